@@ -1,0 +1,226 @@
+"""The WSGI application: routes, parameters, deadline, status codes.
+
+Failure to get a reading is data (`probe_success 0`, status 200); only a
+request that cannot name a probe (bad target or module) is a 400.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from prometheus_client import REGISTRY, CollectorRegistry
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from multitarget_exporter import __version__, logs, selfmetrics
+from multitarget_exporter.collector import ProbeCollector
+from multitarget_exporter.config import DEFAULT_MODULE, Config, ModuleConfig
+from multitarget_exporter.exposition import metrics_response
+from multitarget_exporter.probe import SCRAPE_TIMEOUT_HEADER, probe_timeout, run_probe
+from multitarget_exporter.providers import PROVIDERS, Provider
+from multitarget_exporter.targets import Location, TargetError, parse_target
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+log = logging.getLogger("multitarget_exporter.probe")
+
+_ECHO_LIMIT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class ServingState:
+    """A configuration and the providers built from it, swapped as one value."""
+
+    config: Config
+    providers: Mapping[str, Provider]
+
+    @classmethod
+    def build(cls, config: Config) -> ServingState:
+        providers = {
+            name: PROVIDERS[module.provider](module) for name, module in config.modules.items()
+        }
+        return cls(config, MappingProxyType(providers))
+
+
+def _text(body: str, status: int = 200) -> Response:
+    response = Response(body if body.endswith("\n") else body + "\n", status=status)
+    response.content_type = "text/plain; charset=utf-8"
+    return response
+
+
+def _echo(value: str) -> str:
+    """A user-supplied value, shortened and made printable, for an error message."""
+    shown = value if len(value) <= _ECHO_LIMIT else value[:_ECHO_LIMIT] + "…"
+    return repr(shown)
+
+
+class BadRequest(Exception):
+    """A probe request that names no probe; the message is the 400's one line."""
+
+
+class ExporterApp:
+    """The multi-target weather exporter as one WSGI callable."""
+
+    def __init__(self, config: Config, timeout_offset: float = 0.5) -> None:
+        self.timeout_offset = timeout_offset
+        self.url_map = Map(
+            [
+                Rule("/", endpoint="index", methods=["GET"]),
+                Rule("/probe", endpoint="probe", methods=["GET"]),
+                Rule("/metrics", endpoint="metrics", methods=["GET"]),
+                Rule("/-/healthy", endpoint="healthy", methods=["GET"]),
+                Rule("/-/ready", endpoint="ready", methods=["GET"]),
+            ],
+            strict_slashes=False,
+            redirect_defaults=False,
+        )
+        self.state = self._install(config)
+
+    def _install(self, config: Config) -> ServingState:
+        state = ServingState.build(config)
+        logs.set_secrets(config.secrets)
+        for name in config.modules:
+            selfmetrics.declare_module(name)
+        return state
+
+    # -- WSGI -----------------------------------------------------------------
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self.dispatch(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        adapter = self.url_map.bind_to_environ(request.environ)
+        try:
+            endpoint, values = adapter.match()
+            return getattr(self, f"on_{endpoint}")(request, **values)
+        except HTTPException as error:
+            response = _text(f"{error.code} {error.name}", status=error.code or 500)
+            for name, value in error.get_headers():
+                if name.lower() == "allow":
+                    response.headers[name] = value
+            return response
+
+    # -- endpoints ------------------------------------------------------------
+
+    def on_probe(self, request: Request) -> Response:
+        state = self.state  # one consistent configuration for the whole probe
+        try:
+            module, provider, target, location = self._probe_request(state, request)
+        except BadRequest as error:
+            return _text(str(error), status=400)
+        timeout = probe_timeout(
+            module.timeout_seconds, request.headers.get(SCRAPE_TIMEOUT_HEADER), self.timeout_offset
+        )
+        result = run_probe(provider, location, timeout)
+        outcome = "success" if result.failure is None else result.failure.reason.value
+        selfmetrics.observe_probe(module.name, outcome, result.duration_seconds)
+        fields = {
+            "module": module.name,
+            "target": target,
+            "outcome": outcome,
+            "duration_seconds": round(result.duration_seconds, 6),
+            "upstream_status": result.upstream_status_code,
+            "cache_hit": result.cache_hit,
+            "timeout_seconds": round(timeout, 3),
+        }
+        if result.failure is not None and result.failure.detail:
+            fields["detail"] = result.failure.detail
+        level = logging.INFO if result.failure is None else logging.WARNING
+        log.log(level, "probe finished", extra={"fields": fields})
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ProbeCollector(result))
+        response = metrics_response(registry, request)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def _probe_request(
+        self, state: ServingState, request: Request
+    ) -> tuple[ModuleConfig, Provider, str, Location]:
+        targets = request.args.getlist("target")
+        modules = request.args.getlist("module")
+        if len(targets) > 1:
+            raise BadRequest("target parameter given more than once")
+        if len(modules) > 1:
+            raise BadRequest("module parameter given more than once")
+        module_name = modules[0] if modules and modules[0] else DEFAULT_MODULE
+        module = state.config.modules.get(module_name)
+        if module is None:
+            known = ", ".join(sorted(state.config.modules))
+            raise BadRequest(f"unknown module {_echo(module_name)} (known: {known})")
+        target = targets[0] if targets else ""
+        try:
+            location = parse_target(target)
+        except TargetError as error:
+            raise BadRequest(f"bad target: {error}") from None
+        provider = state.providers[module_name]
+        unsupported = provider.unsupported(location)
+        if unsupported:
+            raise BadRequest(f"bad target for module {module_name}: {unsupported}")
+        return module, provider, target.strip(), location
+
+    def on_metrics(self, request: Request) -> Response:
+        return metrics_response(REGISTRY, request)
+
+    def on_healthy(self, request: Request) -> Response:
+        return _text("OK")
+
+    def on_ready(self, request: Request) -> Response:
+        return _text("OK")
+
+    def on_index(self, request: Request) -> Response:
+        modules = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{html.escape(module.provider)}</td>"
+            f"<td>{module.timeout_seconds:g}s</td></tr>"
+            for name, module in sorted(self.state.config.modules.items())
+        )
+        options = "".join(
+            f'<option value="{html.escape(name)}">{html.escape(name)}</option>'
+            for name in sorted(self.state.config.modules)
+        )
+        page = _LANDING_PAGE.format(
+            version=html.escape(__version__), modules=modules, options=options
+        )
+        response = Response(page, content_type="text/html; charset=utf-8")
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'"
+        )
+        return response
+
+
+_LANDING_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>multitarget_exporter</title>
+<style>body{{font-family:sans-serif;max-width:50em;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em}}</style>
+</head>
+<body>
+<h1>multitarget_exporter</h1>
+<p>Weather for Prometheus, one location per scrape. Version {version}.</p>
+<ul>
+<li><a href="metrics">Exporter metrics</a></li>
+<li><a href="-/healthy">Health</a> and <a href="-/ready">readiness</a></li>
+</ul>
+<h2>Probe</h2>
+<form action="probe" method="get">
+<label>Target <input name="target" placeholder="London,GB" required maxlength="256"></label>
+<label>Module <select name="module">{options}</select></label>
+<input type="submit" value="Probe">
+</form>
+<p>Targets: <code>London</code>, <code>London,GB</code>, <code>Springfield,IL,US</code>,
+<code>id:2643743</code>, <code>51.5085,-0.1257</code>, <code>zip:94040,US</code>.</p>
+<h2>Modules</h2>
+<table><tr><th>name</th><th>provider</th><th>timeout</th></tr>{modules}</table>
+</body>
+</html>
+"""

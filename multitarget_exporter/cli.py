@@ -1,0 +1,160 @@
+"""`multitarget-exporter`: Prometheus-style flags, serving through an embedded gunicorn.
+
+gthread workers: probes spend their time waiting on the upstream, so many
+threads in one process serve them cheaply, and one process means one
+in-memory cache for every probe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from multitarget_exporter import __version__, logs
+from multitarget_exporter.config import ConfigError
+from multitarget_exporter.wsgi import create_app
+
+log = logging.getLogger("multitarget_exporter")
+
+_LISTEN_ADDRESS = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})")
+
+
+def gunicorn_bind(listen_address: str) -> str:
+    """`:9265` (every interface), `127.0.0.1:9265` or `[::1]:9265` as a gunicorn bind."""
+    match = _LISTEN_ADDRESS.fullmatch(listen_address.strip())
+    if not match or int(match["port"]) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"{listen_address!r} is not [host]:port, like :9265 or 127.0.0.1:9265"
+        )
+    host = match["host"] or "0.0.0.0"  # noqa: S104 - `:port` means every interface, as in Go
+    return f"{host}:{int(match['port'])}"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _offset(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 60:
+        raise argparse.ArgumentTypeError("must be between 0 and 60 seconds")
+    return value
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line, with the Prometheus exporter conventions' flag names."""
+    parser = argparse.ArgumentParser(
+        prog="multitarget-exporter",
+        description="A multi-target Prometheus exporter for weather.",
+    )
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="PATH",
+        help="YAML file of modules (default: the built-in modules)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=":9265",
+        type=gunicorn_bind,
+        metavar="[HOST]:PORT",
+        help="where to listen (default :9265)",
+    )
+    parser.add_argument(
+        "--timeout-offset",
+        dest="timeout_offset",
+        default=0.5,
+        type=_offset,
+        metavar="SECONDS",
+        help="subtracted from X-Prometheus-Scrape-Timeout-Seconds (default 0.5)",
+    )
+    parser.add_argument(
+        "--log.level", dest="log_level", default="info", choices=sorted(logs.LOG_LEVELS)
+    )
+    parser.add_argument(
+        "--log.format", dest="log_format", default="logfmt", choices=logs.LOG_FORMATS
+    )
+    parser.add_argument(
+        "--workers", default=1, type=_positive_int, help="gunicorn worker processes (default 1)"
+    )
+    parser.add_argument(
+        "--threads", default=32, type=_positive_int, help="threads per worker (default 32)"
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"multitarget_exporter {__version__}"
+    )
+    return parser.parse_args(argv)
+
+
+class EmbeddedGunicorn(BaseApplication):
+    """gunicorn serving one already-built app, configured from our flags only."""
+
+    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+        self._app = app
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        return self._app
+
+
+def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The gunicorn settings our flags stand for."""
+    return {
+        "bind": [args.listen_address],
+        "workers": args.workers,
+        "threads": args.threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": args.log_level if args.log_level != "warn" else "warning",
+        "logconfig_dict": logs.logging_dict(args.log_level, args.log_format),
+        "proc_name": "multitarget_exporter",
+        "forwarded_allow_ips": "127.0.0.1,::1",
+        # gunicorn >= 25.1 opens a control socket in $HOME by default: one per
+        # user, so a second exporter (or a test) would fight over it.
+        "control_socket_disable": True,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the exporter until it is told to stop."""
+    args = parse_args(argv)
+    logs.setup_logging(args.log_level, args.log_format)
+    try:
+        app = create_app(args.config_file, args.timeout_offset, configure_logging=False)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(f"multitarget-exporter: config error: {problem}", file=sys.stderr)
+        return 1
+    log.info(
+        "starting",
+        extra={
+            "fields": {
+                "version": __version__,
+                "listen": args.listen_address,
+                "workers": args.workers,
+                "threads": args.threads,
+            }
+        },
+    )
+    EmbeddedGunicorn(app, gunicorn_options(args)).run()
+    return 0

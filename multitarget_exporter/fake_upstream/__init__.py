@@ -1,0 +1,14 @@
+"""A fake OpenWeatherMap and Open-Meteo for tests, benchmarks and demos.
+
+python -m multitarget_exporter.fake_upstream --port 8080
+"""
+
+from multitarget_exporter.fake_upstream.server import (
+    DEFAULT_API_KEY,
+    FAULTS,
+    FakeServer,
+    start,
+    stop,
+)
+
+__all__ = ["DEFAULT_API_KEY", "FAULTS", "FakeServer", "start", "stop"]

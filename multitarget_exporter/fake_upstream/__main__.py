@@ -1,0 +1,60 @@
+"""Run the fake upstream in the foreground until interrupted.
+
+Prints one line, `listening on http://HOST:PORT`, once it accepts connections
+(with `--port 0` the system picks a free port, and this line tells which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from multitarget_exporter.fake_upstream.server import (
+    DEFAULT_API_KEY,
+    FAULTS,
+    FaultRule,
+    start,
+    stop,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m multitarget_exporter.fake_upstream",
+        description="A fake OpenWeatherMap and Open-Meteo on loopback, with injectable faults.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the appid it accepts")
+    parser.add_argument(
+        "--hang-seconds", type=float, default=60.0, help="how long a `hang` fault holds a request"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="FAULT[=MATCH]",
+        help=f"inject a fault from the start; one of: {', '.join(FAULTS)}",
+    )
+    args = parser.parse_args(argv)
+
+    server = start(args.host, args.port, args.api_key, args.hang_seconds)
+    for spec in args.fault:
+        fault, _, match = spec.partition("=")
+        if fault not in FAULTS:
+            parser.error(f"unknown fault {fault!r}; one of: {', '.join(FAULTS)}")
+        server.state.rules.append(FaultRule(fault, match or "*"))
+    print(f"listening on {server.url}", flush=True)
+
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    stop(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

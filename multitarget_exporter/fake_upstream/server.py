@@ -1,0 +1,524 @@
+"""A fake OpenWeatherMap and Open-Meteo on loopback, with injectable faults.
+
+Serves the upstreams' paths from `data/places.json`, counts every request it
+receives, and answers a small control API under `/_fake/`:
+
+    GET    /_fake/requests   counts by path, and the recent requests' paths and queries
+    POST   /_fake/reset      forget counts and faults
+    POST   /_fake/faults     add a fault rule: {"fault": "hang", "match": "Atlantis",
+                             "path": "/data/2.5/weather", "times": 1, "delay": 0.5}
+    DELETE /_fake/faults     remove every fault rule
+
+A rule's `match` is compared, ignoring case, with what the request names: the
+`q`, `id`, `zip` or `name` parameter, or `lat,lon` as sent; `*` matches all.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from multitarget_exporter.fake_upstream import places
+from multitarget_exporter.fake_upstream.places import World
+
+FAULTS = (
+    "hang",  # accept, read the request, never answer (until `delay` or shutdown)
+    "trickle",  # a valid answer, its body sent one byte every `delay` seconds
+    "slow",  # a valid answer after `delay` seconds
+    "reset",  # close the connection with a TCP reset
+    "close",  # close the connection without an answer
+    "html_502",  # a proxy's HTML error page
+    "json_500",  # the API's own JSON error
+    "json_503",
+    "bad_request",  # 400 {"cod":"400","message":"wrong latitude"}
+    "unauthorized",  # 401
+    "not_found",  # 404
+    "rate_limited",  # 429
+    "malformed",  # 200 with a body that is not JSON
+    "empty",  # 200 with an empty body
+    "partial",  # 200 with JSON cut off halfway
+    "nulls",  # 200, every optional field null
+    "no_temperature",  # 200 with main.temp null
+    "error_in_body",  # 200 whose body says {"cod":"404"}
+    "oversize",  # 200 with a 2 MiB body and its Content-Length
+    "oversize_chunked",  # 200 with a 2 MiB body, chunked, no Content-Length
+)
+DEFAULT_API_KEY = "fake-upstream-key"
+_LOG_LIMIT = 10_000
+_OVERSIZE = 2 * 1024 * 1024
+
+
+@dataclass
+class FaultRule:
+    """One injected fault, for requests whose subject (and path) match."""
+
+    fault: str
+    match: str = "*"
+    path: str | None = None
+    times: int | None = None  # None: forever
+    delay: float | None = None
+
+    def applies(self, path: str, subject: str) -> bool:
+        if self.path and self.path != path:
+            return False
+        return self.match == "*" or self.match.casefold() == subject.casefold()
+
+
+class FakeState:
+    """Counters, recent requests and fault rules, shared by the handler threads."""
+
+    def __init__(self, api_key: str, hang_seconds: float) -> None:
+        self.api_key = api_key
+        self.hang_seconds = hang_seconds
+        self.world = World.load()
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.counts: Counter[str] = Counter()
+        self.connections = 0
+        self.recent: deque[dict[str, Any]] = deque(maxlen=_LOG_LIMIT)
+        self.rules: list[FaultRule] = []
+
+    def record(self, path: str, query: dict[str, str], headers: dict[str, str]) -> None:
+        with self.lock:
+            self.counts[path] += 1
+            self.recent.append(
+                {"path": path, "query": query, "headers": headers, "time": time.time()}
+            )
+
+    def take_fault(self, path: str, subject: str) -> FaultRule | None:
+        with self.lock:
+            for rule in self.rules:
+                if rule.applies(path, subject):
+                    if rule.times is not None:
+                        rule.times -= 1
+                        if rule.times <= 0:
+                            self.rules.remove(rule)
+                    return rule
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "total": sum(self.counts.values()),
+                "by_path": dict(self.counts),
+                "connections": self.connections,
+                "requests": list(self.recent),
+                "faults": [rule.__dict__ for rule in self.rules],
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counts.clear()
+            self.recent.clear()
+            self.rules.clear()
+            self.connections = 0
+
+
+def _subject(query: dict[str, str]) -> str:
+    for key in ("q", "id", "zip", "name"):
+        if key in query:
+            return query[key]
+    if "lat" in query or "lon" in query:
+        return f"{query.get('lat', '')},{query.get('lon', '')}"
+    return f"{query.get('latitude', '')},{query.get('longitude', '')}"
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; HTTP/1.1 keep-alive, so clients' connection pools are exercised."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-upstream/1"
+    server: FakeServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counts
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.state.lock:
+            self.server.state.connections += 1
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, document: Any) -> None:
+        self._send(status, json.dumps(document, ensure_ascii=False).encode("utf-8"))
+
+    def _abort(self, reset: bool) -> None:
+        if reset:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    # -- control API ------------------------------------------------------------
+
+    def _control(self, method: str, path: str) -> None:
+        state = self.server.state
+        if method == "GET" and path == "/_fake/requests":
+            return self._json(200, state.summary())
+        if method == "POST" and path == "/_fake/reset":
+            state.reset()
+            return self._json(200, {"ok": True})
+        if method == "DELETE" and path == "/_fake/faults":
+            with state.lock:
+                state.rules.clear()
+            return self._json(200, {"ok": True})
+        if method == "POST" and path == "/_fake/faults":
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                rule = FaultRule(**json.loads(self.rfile.read(min(length, 65536)) or b"{}"))
+            except (TypeError, ValueError) as error:
+                return self._json(400, {"error": str(error)})
+            if rule.fault not in FAULTS:
+                return self._json(400, {"error": f"unknown fault {rule.fault!r}", "faults": FAULTS})
+            with state.lock:
+                state.rules.append(rule)
+            return self._json(200, {"ok": True})
+        return self._json(404, {"error": "no such control endpoint"})
+
+    def do_POST(self) -> None:
+        self._control("POST", urlsplit(self.path).path)
+
+    def do_DELETE(self) -> None:
+        self._control("DELETE", urlsplit(self.path).path)
+
+    # -- the upstream APIs ------------------------------------------------------
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path.startswith("/_fake/"):
+            return self._control("GET", url.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        state = self.server.state
+        state.record(url.path, query, {k: v for k, v in self.headers.items()})
+        routes = {
+            "/data/2.5/weather": self._owm_weather,
+            "/geo/1.0/direct": self._owm_direct,
+            "/geo/1.0/zip": self._owm_zip,
+            "/data/2.5/air_pollution": self._owm_air,
+            "/v1/forecast": self._open_meteo_forecast,
+            "/v1/search": self._open_meteo_search,
+        }
+        route = routes.get(url.path)
+        if route is None:
+            return self._json(404, {"cod": "404", "message": "Internal error"})
+        if url.path.startswith(("/data/", "/geo/")) and query.get("appid") != state.api_key:
+            return self._json(
+                401,
+                {
+                    "cod": 401,
+                    "message": "Invalid API key. Please see "
+                    "https://openweathermap.org/faq#error401 for more info.",
+                },
+            )
+        rule = state.take_fault(url.path, _subject(query))
+        if rule is not None and self._fault_before(rule):
+            return None
+        status, document = route(query)
+        if rule is not None and status == 404 and url.path == "/data/2.5/weather":
+            # A fault that shapes an answer acts out on any name, known or not.
+            status, document = (
+                200,
+                places.owm_current(
+                    None, state.world, query.get("units", "standard"), query.get("lang", "en")
+                ),
+            )
+        if rule is not None and rule.fault in ("nulls", "no_temperature"):
+            document = _with_nulls(document, keep_temperature=rule.fault == "nulls")
+        body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+        if rule is not None and rule.fault == "trickle":
+            return self._trickle(body, rule.delay or 0.2)
+        self._send(status, body)
+        return None
+
+    def _fault_before(self, rule: FaultRule) -> bool:
+        """Act out a fault that replaces the answer; False where the answer goes on."""
+        fault, state = rule.fault, self.server.state
+        if fault == "hang":
+            state.stopping.wait(rule.delay or state.hang_seconds)
+            self._abort(reset=False)
+        elif fault == "slow":
+            state.stopping.wait(rule.delay or 1.0)
+            return False
+        elif fault in ("reset", "close"):
+            self._abort(reset=fault == "reset")
+        elif fault == "html_502":
+            page = (
+                b"<html><head><title>502 Bad Gateway</title></head><body><center>"
+                b"<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
+            )
+            self._send(502, page, "text/html")
+        elif fault in ("json_500", "json_503"):
+            self._json(int(fault[-3:]), {"cod": int(fault[-3:]), "message": "Internal error"})
+        elif fault == "bad_request":
+            self._json(400, {"cod": "400", "message": "wrong latitude"})
+        elif fault == "unauthorized":
+            self._json(
+                401,
+                {
+                    "cod": 401,
+                    "message": "Invalid API key. Please see "
+                    "https://openweathermap.org/faq#error401 for more info.",
+                },
+            )
+        elif fault == "not_found":
+            self._json(404, {"cod": "404", "message": "city not found"})
+        elif fault == "rate_limited":
+            self._json(
+                429,
+                {
+                    "cod": 429,
+                    "message": "Your account is temporary blocked due to "
+                    "exceeding of requests limitation of your subscription type.",
+                },
+            )
+        elif fault == "malformed":
+            self._send(200, b"<<<this is not json>>>")
+        elif fault == "empty":
+            self._send(200, b"")
+        elif fault == "partial":
+            self._send(200, b'{"coord":{"lon":10.99,"lat":44.34},"weather":[{"id":501,"main":"Ra')
+        elif fault == "error_in_body":
+            self._json(200, {"cod": "404", "message": "city not found"})
+        elif fault == "oversize":
+            self._send(200, b'{"padding":"' + b"x" * _OVERSIZE + b'"}')
+        elif fault == "oversize_chunked":
+            self._chunked(b'{"padding":"' + b"x" * _OVERSIZE + b'"}')
+        else:
+            return False
+        return True
+
+    def _trickle(self, body: bytes, delay: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for i in range(len(body)):
+                if self.server.state.stopping.wait(delay):
+                    break
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+        except OSError:
+            pass  # the client gave up, as it should
+        self.close_connection = True
+
+    def _chunked(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for start in range(0, len(body), 65536):
+                piece = body[start : start + 65536]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
+        self.close_connection = True
+
+    def _owm_weather(self, query: dict[str, str]) -> tuple[int, Any]:
+        world = self.server.state.world
+        units = query.get("units", "standard")
+        language = query.get("lang", "en")
+        coordinates = None
+        if "q" in query:
+            place = world.by_query(query["q"])
+        elif "id" in query:
+            place = world.by_id(query["id"])
+        elif "zip" in query:
+            place = world.by_zip(query["zip"])
+        elif "lat" in query or "lon" in query:
+            latitude, longitude = _float(query.get("lat")), _float(query.get("lon"))
+            if latitude is None or not -90 <= latitude <= 90:
+                return 400, {"cod": "400", "message": "wrong latitude"}
+            if longitude is None or not -180 <= longitude <= 180:
+                return 400, {"cod": "400", "message": "wrong longitude"}
+            coordinates = (latitude, longitude)
+            place = world.nearest(latitude, longitude)
+            return 200, places.owm_current(place, world, units, language, coordinates)
+        else:
+            return 400, {"cod": "400", "message": "Nothing to geocode"}
+        if place is None:
+            return 404, {"cod": "404", "message": "city not found"}
+        return 200, places.owm_current(place, world, units, language)
+
+    def _owm_direct(self, query: dict[str, str]) -> tuple[int, Any]:
+        if not query.get("q"):
+            return 400, {"cod": "400", "message": "Nothing to geocode"}
+        world = self.server.state.world
+        limit = int(query.get("limit", "5")) if query.get("limit", "5").isdigit() else 5
+        parts = [p.strip() for p in query["q"].split(",")]
+        found = [
+            p
+            for p in world.places
+            if p.matches(
+                parts[0],
+                parts[1] if len(parts) == 3 else None,
+                parts[-1] if len(parts) > 1 else None,
+            )
+        ]
+        return 200, [places.owm_direct(p) for p in found[:limit]]
+
+    def _owm_zip(self, query: dict[str, str]) -> tuple[int, Any]:
+        place = self.server.state.world.by_zip(query.get("zip", ""))
+        if place is None:
+            return 404, {"cod": "404", "message": "not found"}
+        return 200, places.owm_zip(place, query["zip"].partition(",")[0].strip())
+
+    def _owm_air(self, query: dict[str, str]) -> tuple[int, Any]:
+        latitude, longitude = _float(query.get("lat")), _float(query.get("lon"))
+        if latitude is None or longitude is None:
+            return 400, {"cod": "400", "message": "Nothing to geocode"}
+        world = self.server.state.world
+        return 200, places.owm_air(world.nearest(latitude, longitude), world, latitude, longitude)
+
+    def _open_meteo_forecast(self, query: dict[str, str]) -> tuple[int, Any]:
+        latitude, longitude = _float(query.get("latitude")), _float(query.get("longitude"))
+        if latitude is None or longitude is None:
+            return 400, {
+                "error": True,
+                "reason": "Parameter 'latitude' and 'longitude' are required",
+            }
+        if not -90 <= latitude <= 90:
+            return 400, {"error": True, "reason": "Latitude must be in range of -90 to 90°."}
+        wind_unit = query.get("wind_speed_unit", "kmh")
+        if wind_unit not in places.WIND_UNITS:
+            return 400, {
+                "error": True,
+                "reason": f"Cannot initialize WindspeedUnit from invalid String value {wind_unit}",
+            }
+        world = self.server.state.world
+        place = world.nearest(latitude, longitude)
+        values = places.open_meteo_values(place, world)
+        requested = [v for v in query.get("current", "").split(",") if v]
+        unknown = [v for v in requested if v not in places.OPEN_METEO_UNITS]
+        if unknown:
+            return 400, {
+                "error": True,
+                "reason": f"Cannot initialize SurfacePressureAndHeight"
+                f"Variable from invalid String value {unknown[0]}.",
+            }
+        wind_label, factor = places.WIND_UNITS[wind_unit]
+        now = places.observation_time()
+        offset = place.data["timezone"] if place else 0
+        unixtime = query.get("timeformat") == "unixtime"
+        current: dict[str, Any] = {
+            "time": now if unixtime else time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now + offset)),
+            "interval": 900,
+        }
+        units = {"time": "unixtime" if unixtime else "iso8601", "interval": "seconds"}
+        for variable in requested:
+            if variable not in values:
+                current[variable] = None
+                continue
+            value = values[variable]
+            if variable in ("wind_speed_10m", "wind_gusts_10m"):
+                value = round(float(value) * factor, 2)
+            current[variable] = value
+            units[variable] = (
+                wind_label
+                if variable.startswith("wind_") and "direction" not in variable
+                else places.OPEN_METEO_UNITS[variable]
+            )
+        return 200, {
+            "latitude": latitude,
+            "longitude": longitude,
+            "generationtime_ms": 0.05,
+            "utc_offset_seconds": offset,
+            "timezone": place.data.get("tz_name", "GMT") if place else "GMT",
+            "timezone_abbreviation": "GMT",
+            "elevation": place.data.get("elevation", 0) if place else 0.0,
+            "current_units": units,
+            "current": current,
+        }
+
+    def _open_meteo_search(self, query: dict[str, str]) -> tuple[int, Any]:
+        name = query.get("name", "")
+        count = int(query["count"]) if query.get("count", "").isdigit() else 10
+        found = self.server.state.world.search(name, max(1, min(count, 100))) if name else []
+        document: dict[str, Any] = {"generationtime_ms": 0.5}
+        if found:
+            document["results"] = [
+                places.open_meteo_geocoding(p, query.get("language", "en")) for p in found
+            ]
+        return 200, document
+
+
+def _with_nulls(document: Any, keep_temperature: bool) -> Any:
+    """The answer with every optional field set to null (temperature too, if asked)."""
+    if not isinstance(document, dict) or "main" not in document:
+        if isinstance(document, dict) and isinstance(document.get("current"), dict):
+            for key in document["current"]:
+                if key not in ("time", "interval") and (
+                    key != "temperature_2m" or not keep_temperature
+                ):
+                    document["current"][key] = None
+        return document
+    for key in document["main"]:
+        if key != "temp" or not keep_temperature:
+            document["main"][key] = None
+    for key in ("visibility", "wind", "clouds", "rain", "snow", "timezone", "name"):
+        if key in document:
+            document[key] = None
+    document["sys"] = {"country": None, "sunrise": None, "sunset": None}
+    document["weather"] = None
+    return document
+
+
+class FakeServer(ThreadingHTTPServer):
+    """The HTTP server, its state, and its lifetime."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: FakeState) -> None:
+        self.state = state
+        super().__init__(address, Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+def start(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str = DEFAULT_API_KEY,
+    hang_seconds: float = 60.0,
+) -> FakeServer:
+    """Serve in a background thread; `server.url` says where. Stop with `stop(server)`."""
+    server = FakeServer((host, port), FakeState(api_key, hang_seconds))
+    threading.Thread(target=server.serve_forever, name="fake-upstream", daemon=True).start()
+    return server
+
+
+def stop(server: FakeServer) -> None:
+    """Release hanging and trickling answers, and stop serving."""
+    server.state.stopping.set()
+    server.shutdown()
+    server.server_close()

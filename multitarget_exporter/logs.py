@@ -1,0 +1,124 @@
+"""Operator logs: one line per event, logfmt or JSON, secrets redacted.
+
+Structured fields travel in `extra={"fields": {...}}`. Redaction is applied to
+the finished line, tracebacks included, so no code path can print a key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from multitarget_exporter.redact import redact
+
+LOG_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+LOG_FORMATS = ("logfmt", "json")
+
+_known_secrets: tuple[str, ...] = ()
+
+
+def set_secrets(secrets: Iterable[str]) -> None:
+    """Tell the formatters which strings must never be printed (called on config load)."""
+    global _known_secrets
+    _known_secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    return f"{seconds}.{int(record.msecs):03d}Z"
+
+
+def _level(record: logging.LogRecord) -> str:
+    return "warn" if record.levelno == logging.WARNING else record.levelname.lower()
+
+
+def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "ts": _timestamp(record),
+        "level": _level(record),
+        "logger": record.name,
+        "msg": record.getMessage(),
+    }
+    extra = getattr(record, "fields", None)
+    if isinstance(extra, Mapping):
+        fields.update(extra)
+    if record.exc_info:
+        fields["error"] = logging.Formatter().formatException(record.exc_info)
+    return fields
+
+
+def _logfmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        text = f"{value:.6g}"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    if text and not any(c in text for c in ' ="\\') and text.isprintable():
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+class LogfmtFormatter(logging.Formatter):
+    """`ts=… level=info logger=… msg="…" key=value`, one line per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _record_fields(record)
+        line = " ".join(f"{key}={_logfmt_value(value)}" for key, value in fields.items())
+        return redact(line, _known_secrets)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, the same keys as logfmt."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = json.dumps(_record_fields(record), ensure_ascii=False, default=str)
+        return redact(line, _known_secrets)
+
+
+def make_formatter(log_format: str = "logfmt") -> logging.Formatter:
+    """The formatter for `--log.format` (a dictConfig factory, used for gunicorn too)."""
+    return JsonFormatter() if log_format == "json" else LogfmtFormatter()
+
+
+def logging_dict(level: str, log_format: str) -> dict[str, Any]:
+    """A dictConfig that sends ours and gunicorn's logs through one formatter to stderr."""
+    numeric = logging.getLevelName(LOG_LEVELS[level])
+    handler = {"handlers": ["stderr"], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "exporter": {"()": "multitarget_exporter.logs.make_formatter", "log_format": log_format}
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "exporter",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "multitarget_exporter": {**handler, "level": numeric},
+            "gunicorn.error": {**handler, "level": numeric},
+            # urllib3 logs whole URLs, query strings with keys included, at debug level.
+            "urllib3": {**handler, "level": "WARNING"},
+        },
+        "root": {"handlers": ["stderr"], "level": "WARNING"},
+    }
+
+
+def setup_logging(level: str = "info", log_format: str = "logfmt") -> None:
+    """Configure logging for a process we own (the CLI, or a user's gunicorn worker)."""
+    logging.config.dictConfig(logging_dict(level, log_format))

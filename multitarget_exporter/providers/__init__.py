@@ -1,0 +1,12 @@
+"""The registry of providers: adding one is one module plus one line here."""
+
+from __future__ import annotations
+
+from multitarget_exporter.providers.base import Provider
+from multitarget_exporter.providers.openweathermap import OpenWeatherMap
+
+PROVIDERS: dict[str, type[Provider]] = {
+    OpenWeatherMap.name: OpenWeatherMap,
+}
+
+__all__ = ["PROVIDERS", "Provider"]

@@ -1,0 +1,28 @@
+"""What every provider offers the probe: one fetch that ends in a ProbeResult."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+if TYPE_CHECKING:
+    from multitarget_exporter.config import ModuleConfig
+    from multitarget_exporter.reading import ProbeResult
+    from multitarget_exporter.targets import Location
+    from multitarget_exporter.upstream import Deadline
+
+
+class Provider(Protocol):
+    """A weather API. Built once per module and process; `fetch` is thread-safe."""
+
+    name: ClassVar[str]
+    default_base_url: ClassVar[str]
+
+    def __init__(self, module: ModuleConfig) -> None: ...
+
+    def unsupported(self, location: Location) -> str | None:
+        """Why this provider cannot look up `location` (a 400), or None."""
+        ...
+
+    def fetch(self, location: Location, deadline: Deadline) -> ProbeResult:
+        """Ask the upstream; every fault becomes a ProbeResult with a Failure."""
+        ...

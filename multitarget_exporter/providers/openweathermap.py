@@ -1,0 +1,158 @@
+"""OpenWeatherMap's current weather API (`/data/2.5/weather`) into a Reading.
+
+Asks with `units=metric` (Celsius, m/s) and converts the rest into base
+units: hPa to Pa, % to ratios, mm of rain and snow to metres.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from multitarget_exporter import upstream
+from multitarget_exporter.providers.answers import (
+    decode_json,
+    invalid,
+    number,
+    ratio,
+    status_failure,
+    text,
+)
+from multitarget_exporter.reading import (
+    Condition,
+    Failure,
+    ProbeResult,
+    Reading,
+    dew_point_celsius,
+)
+from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceName, PostalCode
+from multitarget_exporter.upstream import reason_for_status
+
+if TYPE_CHECKING:
+    from multitarget_exporter.config import ModuleConfig
+
+HECTOPASCAL = 100.0
+MILLIMETRE = 0.001
+_MAX_CONDITIONS = 16
+
+
+def query_for(location: Location) -> dict[str, str]:
+    """The query parameters that name `location` for `/data/2.5/weather`."""
+    match location:
+        case PlaceName(name=name, state=state, country=country):
+            return {"q": ",".join(part for part in (name, state, country) if part)}
+        case CityId(city_id=city_id):
+            return {"id": str(city_id)}
+        case Coordinates(latitude=latitude, longitude=longitude):
+            return {"lat": repr(latitude), "lon": repr(longitude)}
+        case PostalCode(code=code, country=country):
+            return {"zip": f"{code},{country}" if country else code}
+    raise TypeError(f"not a Location: {location!r}")
+
+
+def _precipitation(document: dict[str, Any], kind: str) -> dict[str, float]:
+    windows = {}
+    for window in ("1h", "3h"):
+        millimetres = number(document, kind, window)
+        if millimetres is not None and millimetres >= 0:
+            windows[window] = millimetres * MILLIMETRE
+    return windows
+
+
+def _conditions(document: dict[str, Any]) -> tuple[Condition, ...]:
+    entries = document.get("weather")
+    if not isinstance(entries, list):
+        return ()
+    conditions: dict[Condition, None] = {}  # ordered and without duplicates
+    for entry in entries[:_MAX_CONDITIONS]:
+        code = number(entry, "id")
+        if code is None or not code.is_integer():
+            continue
+        condition = Condition(
+            int(code), text(entry, "main") or "", text(entry, "description") or ""
+        )
+        conditions[condition] = None
+    return tuple(conditions)
+
+
+def _timestamp(document: dict[str, Any], *path: str) -> float | None:
+    """A Unix time; OWM writes 0 where it has none (polar day and night)."""
+    value = number(document, *path)
+    return value if value else None
+
+
+def parse_current(document: Any, status_code: int = 200) -> ProbeResult:
+    """A decoded `/data/2.5/weather` answer (asked with units=metric) as a ProbeResult."""
+    if not isinstance(document, dict):
+        return invalid("answer is not a JSON object", status_code)
+    # `cod` is a number in some answers and a string in others; an error code
+    # that came with a 2xx status is still an error.
+    code = str(document.get("cod", "200")).strip()
+    reason = reason_for_status(int(code)) if code.isdigit() else None
+    if reason is not None:
+        message = str(text(document, "message") or "")[:200]
+        return ProbeResult(None, Failure(reason, f"answer says cod {code}: {message}"), status_code)
+    temperature = number(document, "main", "temp")
+    if temperature is None:
+        return invalid("answer has no main.temp", status_code)
+    humidity = ratio(number(document, "main", "humidity"))
+    sea_level = number(document, "main", "sea_level")
+    if sea_level is None:
+        sea_level = number(document, "main", "pressure")
+    ground = number(document, "main", "grnd_level")
+    reading = Reading(
+        provider=OpenWeatherMap.name,
+        temperature_celsius=temperature,
+        apparent_temperature_celsius=number(document, "main", "feels_like"),
+        temperature_min_celsius=number(document, "main", "temp_min"),
+        temperature_max_celsius=number(document, "main", "temp_max"),
+        dew_point_celsius=None if humidity is None else dew_point_celsius(temperature, humidity),
+        relative_humidity_ratio=humidity,
+        pressure_pascals=None if sea_level is None else sea_level * HECTOPASCAL,
+        ground_pressure_pascals=None if ground is None else ground * HECTOPASCAL,
+        wind_speed_meters_per_second=number(document, "wind", "speed"),
+        wind_gust_meters_per_second=number(document, "wind", "gust"),
+        wind_direction_degrees=number(document, "wind", "deg"),
+        cloud_cover_ratio=ratio(number(document, "clouds", "all")),
+        visibility_meters=number(document, "visibility"),
+        rain_meters=_precipitation(document, "rain"),
+        snow_meters=_precipitation(document, "snow"),
+        conditions=_conditions(document),
+        observation_timestamp_seconds=_timestamp(document, "dt"),
+        sunrise_timestamp_seconds=_timestamp(document, "sys", "sunrise"),
+        sunset_timestamp_seconds=_timestamp(document, "sys", "sunset"),
+        location_name=text(document, "name") or "",
+        location_country=text(document, "sys", "country") or "",
+        latitude_degrees=number(document, "coord", "lat"),
+        longitude_degrees=number(document, "coord", "lon"),
+        utc_offset_seconds=number(document, "timezone"),
+    )
+    return ProbeResult(reading, None, status_code)
+
+
+class OpenWeatherMap:
+    """Current weather from OpenWeatherMap, one call per probe."""
+
+    name: ClassVar[str] = "openweathermap"
+    default_base_url: ClassVar[str] = "https://api.openweathermap.org"
+
+    def __init__(self, module: ModuleConfig) -> None:
+        self._url = f"{module.base_url}/data/2.5/weather"
+        self._secrets = (module.api_key,) if module.api_key else ()
+        self._common = {"units": "metric", "lang": module.language, "appid": module.api_key}
+
+    def unsupported(self, location: Location) -> str | None:
+        return None  # every target form has an OWM query
+
+    def fetch(self, location: Location, deadline: upstream.Deadline) -> ProbeResult:
+        params = {**query_for(location), **self._common}
+        session = upstream.session_for(self.name)
+        exchange = upstream.get(session, self._url, params, deadline, self._secrets)
+        if exchange.failure is not None:
+            return ProbeResult(None, exchange.failure, exchange.status_code)
+        failed = status_failure(exchange.status_code, exchange.body, self._secrets)
+        if failed is not None:
+            return failed
+        document = decode_json(exchange.body)
+        if isinstance(document, Failure):
+            return ProbeResult(None, document, exchange.status_code)
+        return parse_current(document, exchange.status_code)

@@ -1,0 +1,101 @@
+"""Provider-neutral values: what a probe measured, or why it could not.
+
+Everything here is in base units (Celsius, pascals, metres, ratios, seconds);
+providers convert into these, nothing after them knows an API's units.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class FailureReason(StrEnum):
+    """The closed set of `probe_failure_info{reason}` values (spec section 4)."""
+
+    NOT_FOUND = "not_found"
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    UPSTREAM_ERROR = "upstream_error"
+    INVALID_RESPONSE = "invalid_response"
+    TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One reported weather condition (OWM's `weather[]`, or a WMO code in words)."""
+
+    id: int
+    main: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One observation of one place. `None` means the upstream did not say."""
+
+    provider: str
+    temperature_celsius: float
+    apparent_temperature_celsius: float | None = None
+    temperature_min_celsius: float | None = None
+    temperature_max_celsius: float | None = None
+    dew_point_celsius: float | None = None
+    relative_humidity_ratio: float | None = None
+    pressure_pascals: float | None = None
+    ground_pressure_pascals: float | None = None
+    wind_speed_meters_per_second: float | None = None
+    wind_gust_meters_per_second: float | None = None
+    wind_direction_degrees: float | None = None
+    cloud_cover_ratio: float | None = None
+    visibility_meters: float | None = None
+    # window ("1h", "3h") -> metres of water (rain) or of snow
+    rain_meters: dict[str, float] = field(default_factory=dict)
+    snow_meters: dict[str, float] = field(default_factory=dict)
+    conditions: tuple[Condition, ...] = ()
+    observation_timestamp_seconds: float | None = None
+    sunrise_timestamp_seconds: float | None = None
+    sunset_timestamp_seconds: float | None = None
+    location_name: str = ""
+    location_country: str = ""
+    latitude_degrees: float | None = None
+    longitude_degrees: float | None = None
+    utc_offset_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why a probe got no reading; `detail` is for the operator's log, never secret."""
+
+    reason: FailureReason
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeResult:
+    """A finished probe: exactly one of `reading` and `failure` is set."""
+
+    reading: Reading | None
+    failure: Failure | None
+    upstream_status_code: int = 0
+    cache_hit: bool = False
+    duration_seconds: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return self.reading is not None
+
+
+def dew_point_celsius(temperature_celsius: float, relative_humidity_ratio: float) -> float | None:
+    """Dew point by the Magnus formula (Alduchov and Eskridge's coefficients).
+
+    Good to a few tenths of a degree between -40 and +50 C; `None` where the
+    formula has no answer (no humidity at all).
+    """
+    if not 0.0 < relative_humidity_ratio <= 1.0:
+        return None
+    b, c = 17.625, 243.04
+    gamma = math.log(relative_humidity_ratio) + b * temperature_celsius / (c + temperature_celsius)
+    return round(c * gamma / (b - gamma), 2)

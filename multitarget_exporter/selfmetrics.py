@@ -1,0 +1,43 @@
+"""The exporter's own metrics (spec section 5), created once per process."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+from multitarget_exporter import __version__
+
+# `_created` series double every counter's output and no dashboard uses them.
+disable_created_metrics()
+
+BUILD_INFO = Gauge(
+    "multitarget_exporter_build_info",
+    "The exporter's version; always 1.",
+    ["version"],
+    multiprocess_mode="max",
+)
+BUILD_INFO.labels(__version__).set(1)
+
+PROBES = Counter(
+    "multitarget_exporter_probes",
+    "Probes answered, by module and result (success or the failure reason).",
+    ["module", "result"],
+)
+
+PROBE_DURATION = Histogram(
+    "multitarget_exporter_probe_duration_seconds",
+    "How long probes took, by module.",
+    ["module"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def observe_probe(module: str, result: str, duration_seconds: float) -> None:
+    """Count one finished probe."""
+    PROBES.labels(module, result).inc()
+    PROBE_DURATION.labels(module).observe(duration_seconds)
+
+
+def declare_module(module: str) -> None:
+    """Make a module's series exist at zero before its first probe, so rate() works at once."""
+    PROBES.labels(module, "success")
+    PROBE_DURATION.labels(module)
