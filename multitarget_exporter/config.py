@@ -124,8 +124,11 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
                 api_key = handle.read(4096).strip()
         except OSError as error:
             problems.append(f"{where}.api_key_file: cannot read {key_file!r}: {error.strerror}")
-    default_url = PROVIDERS[provider].default_base_url if provider in PROVIDERS else ""
-    base_url = _check_base_url(text("base_url", default_url), f"{where}.base_url", problems)
+    base_url = text("base_url", "")
+    if base_url:
+        base_url = _check_base_url(base_url, f"{where}.base_url", problems)
+    elif provider in PROVIDERS:
+        base_url = PROVIDERS[provider].default_base_url
     language = text("language", "en")
     if not _LANGUAGE.fullmatch(language):
         problems.append(f"{where}.language: {language!r} is not a language code like en or zh_cn")

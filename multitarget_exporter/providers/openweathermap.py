@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from multitarget_exporter.config import ModuleConfig
 
 HECTOPASCAL = 100.0
-MILLIMETRE = 0.001
+MILLIMETRES_PER_METRE = 1000.0
 _MAX_CONDITIONS = 16
 
 
@@ -54,7 +54,7 @@ def _precipitation(document: dict[str, Any], kind: str) -> dict[str, float]:
     for window in ("1h", "3h"):
         millimetres = number(document, kind, window)
         if millimetres is not None and millimetres >= 0:
-            windows[window] = millimetres * MILLIMETRE
+            windows[window] = millimetres / MILLIMETRES_PER_METRE
     return windows
 
 

@@ -1,0 +1,79 @@
+"""The collector against golden exposition files.
+
+Set UPDATE_GOLDEN=1 to rewrite the files after an intended change, then read
+the diff: the golden files are the review.
+"""
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from multitarget_exporter.collector import ProbeCollector
+from multitarget_exporter.providers.openweathermap import parse_current
+from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def exposition(result: ProbeResult) -> str:
+    registry = CollectorRegistry()
+    registry.register(ProbeCollector(result))
+    return generate_latest(registry).decode("utf-8")
+
+
+def check_golden(name: str, text: str) -> None:
+    path = FIXTURES / "golden" / f"{name}.prom"
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text, "utf-8")
+    assert text == path.read_text("utf-8")
+
+
+def owm_result(fixture: str) -> ProbeResult:
+    document = json.loads((FIXTURES / "owm" / f"{fixture}.json").read_text("utf-8"))
+    return replace(parse_current(document), duration_seconds=0.25)
+
+
+@pytest.mark.parametrize("fixture", ["full", "minimal", "rain_and_snow", "extra_conditions"])
+def test_success_golden(fixture):
+    check_golden(f"owm_{fixture}", exposition(owm_result(fixture)))
+
+
+def test_failure_golden():
+    result = ProbeResult(None, Failure(FailureReason.RATE_LIMITED, "HTTP 429"), 429, False, 0.5)
+    check_golden("failure_rate_limited", exposition(result))
+
+
+def test_failure_has_no_weather_and_one_reason():
+    result = ProbeResult(None, Failure(FailureReason.TIMEOUT), 0, False, 1.0)
+    text = exposition(result)
+    assert "weather_" not in text
+    assert text.count("probe_failure_info{") == 1
+    assert 'probe_failure_info{reason="timeout"} 1.0' in text
+
+
+def test_success_has_no_failure_info():
+    assert "probe_failure_info" not in exposition(owm_result("full"))
+
+
+def test_rain_1h_is_always_present():
+    text = exposition(owm_result("minimal"))
+    assert 'weather_rain_meters{window="1h"} 0.0' in text
+    assert 'weather_snow_meters{window="1h"} 0.0' in text
+    assert 'window="3h"' not in text
+
+
+def test_unknown_reason_is_a_bug_not_a_label():
+    result = ProbeResult(None, Failure("made_up"), 0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        exposition(result)
+
+
+def test_label_values_are_escaped():
+    result = owm_result("full")
+    odd = replace(result.reading, location_name='Quote " and \\ backslash\nnewline')
+    text = exposition(replace(result, reading=odd))
+    assert 'name="Quote \\" and \\\\ backslash\\nnewline"' in text
