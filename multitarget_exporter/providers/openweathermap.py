@@ -54,7 +54,7 @@ def _precipitation(document: dict[str, Any], kind: str) -> dict[str, float]:
     for window in ("1h", "3h"):
         millimetres = number(document, kind, window)
         if millimetres is not None and millimetres >= 0:
-            # rounded to a micrometre, far below the 0.01 mm the upstream reports, to drop float noise
+            # to the micrometre (the upstream reports 0.01 mm), dropping float noise
             windows[window] = round(millimetres / MILLIMETRES_PER_METRE, 9)
     return windows
 
