@@ -31,8 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("multitarget_exporter.probe")
 
-_ECHO_LIMIT = 64
-
 
 @dataclass(frozen=True, slots=True)
 class ServingState:
@@ -53,12 +51,6 @@ def _text(body: str, status: int = 200) -> Response:
     response = Response(body if body.endswith("\n") else body + "\n", status=status)
     response.content_type = "text/plain; charset=utf-8"
     return response
-
-
-def _echo(value: str) -> str:
-    """A user-supplied value, shortened and made printable, for an error message."""
-    shown = value if len(value) <= _ECHO_LIMIT else value[:_ECHO_LIMIT] + "…"
-    return repr(shown)
 
 
 class BadRequest(Exception):
@@ -156,8 +148,9 @@ class ExporterApp:
         module_name = modules[0] if modules and modules[0] else DEFAULT_MODULE
         module = state.config.modules.get(module_name)
         if module is None:
+            # The name is not echoed: a reply must never help confirm a guessed secret.
             known = ", ".join(sorted(state.config.modules))
-            raise BadRequest(f"unknown module {_echo(module_name)} (known: {known})")
+            raise BadRequest(f"unknown module (known: {known})")
         target = targets[0] if targets else ""
         try:
             location = parse_target(target)

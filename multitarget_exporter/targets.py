@@ -137,8 +137,6 @@ def parse_target(target: str | None) -> Location:
             return CityId(int(value))
         if prefix == "zip":
             return _parse_zip(value)
-        raise TargetError(
-            f"unknown target prefix {prefix[:16]!r}: use id:, zip:, lat,lon or a name"
-        )
+        raise TargetError("unknown target prefix: use id:, zip:, lat,lon or a place name")
 
     return _parse_place(target)

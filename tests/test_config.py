@@ -14,8 +14,15 @@ from multitarget_exporter.config import (
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("500ms", 0.5), ("10s", 10), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("2d", 172800),
-     ("1m30s500ms", 90.5)],
+    [
+        ("500ms", 0.5),
+        ("10s", 10),
+        ("10m", 600),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("1m30s500ms", 90.5),
+    ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)

@@ -10,8 +10,9 @@ from multitarget_exporter.redact import redact
 
 
 def record(message, fields=None, exc=None):
-    rec = logging.LogRecord("multitarget_exporter.probe", logging.WARNING, __file__, 1, message,
-                            (), exc)
+    rec = logging.LogRecord(
+        "multitarget_exporter.probe", logging.WARNING, __file__, 1, message, (), exc
+    )
     if fields is not None:
         rec.fields = fields
     return rec

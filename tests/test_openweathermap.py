@@ -63,10 +63,18 @@ def test_nulls_are_omissions():
     r = reading_of("nulls")
     assert r.temperature_celsius == 3.2
     for value in (
-        r.apparent_temperature_celsius, r.relative_humidity_ratio, r.pressure_pascals,
-        r.wind_speed_meters_per_second, r.wind_gust_meters_per_second, r.cloud_cover_ratio,
-        r.visibility_meters, r.sunrise_timestamp_seconds, r.utc_offset_seconds,
-        r.latitude_degrees, r.observation_timestamp_seconds, r.dew_point_celsius,
+        r.apparent_temperature_celsius,
+        r.relative_humidity_ratio,
+        r.pressure_pascals,
+        r.wind_speed_meters_per_second,
+        r.wind_gust_meters_per_second,
+        r.cloud_cover_ratio,
+        r.visibility_meters,
+        r.sunrise_timestamp_seconds,
+        r.utc_offset_seconds,
+        r.latitude_degrees,
+        r.observation_timestamp_seconds,
+        r.dew_point_celsius,
     ):
         assert value is None
     assert r.conditions == ()

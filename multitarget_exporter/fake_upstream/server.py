@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -498,6 +499,11 @@ class FakeServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: FakeState) -> None:
         self.state = state
         super().__init__(address, Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connections cut by a fault, or by a client giving up, are expected here."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

@@ -1,0 +1,253 @@
+"""Real processes for integration tests: the fake upstream and the exporter under gunicorn.
+
+Both listen on port 0 of 127.0.0.1 and report the port the kernel gave them,
+so tests never guess a free port and never touch anything but loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+import requests
+
+# Recognisable, so a leak anywhere is found by a plain substring search.
+OWM_KEY = "IT-owm-KEY-3f9c2a7b51e8d640"
+_LISTENING = re.compile(r"Listening at: http://([\d.]+):(\d+)")
+
+
+class FakeUpstream:
+    """Client for the fake upstream's control API."""
+
+    def __init__(self, url: str, process: subprocess.Popen) -> None:
+        self.url = url
+        self.process = process
+        # One keep-alive connection for control calls, so they do not move the
+        # fake's connection count that tests read.
+        self.control = requests.Session()
+
+    def fault(self, fault: str, match: str = "*", **options) -> None:
+        response = self.control.post(
+            f"{self.url}/_fake/faults", json={"fault": fault, "match": match, **options}, timeout=5
+        )
+        response.raise_for_status()
+
+    def clear_faults(self) -> None:
+        self.control.delete(f"{self.url}/_fake/faults", timeout=5).raise_for_status()
+
+    def summary(self) -> dict:
+        return self.control.get(f"{self.url}/_fake/requests", timeout=5).json()
+
+    def requests_naming(self, subject: str) -> list[dict]:
+        """The upstream requests whose q, id, zip or lat,lon was `subject`."""
+        found = []
+        for entry in self.summary()["requests"]:
+            query = entry["query"]
+            named = [query.get(k) for k in ("q", "id", "zip", "name")]
+            named.append(f"{query.get('lat')},{query.get('lon')}")
+            if subject in named:
+                found.append(entry)
+        return found
+
+
+def free_port() -> int:
+    """A port with nothing listening (for `connection refused`)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_listening(process: subprocess.Popen, log_path: Path, timeout: float = 30) -> str:
+    """The URL gunicorn reports in its log, once it accepts connections."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log_path.read_text("utf-8", "replace") if log_path.exists() else ""
+        match = _LISTENING.search(text)
+        if match:
+            return f"http://{match[1]}:{match[2]}"
+        if process.poll() is not None:
+            raise RuntimeError(f"exited with {process.returncode} before listening:\n{text}")
+        time.sleep(0.05)
+    raise RuntimeError(f"not listening after {timeout}s:\n{log_path.read_text()}")
+
+
+class Exporter:
+    """One exporter process; every response it gave is kept for leak scans."""
+
+    def __init__(self, command: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        self.responses: list[requests.Response] = []
+        self._log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            list(command), env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        try:
+            self.url = wait_for_listening(self.process, log_path)
+            self._wait_ready()
+        except Exception:
+            self.stop()
+            raise
+        self.session = requests.Session()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("never ready")
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        response = self.session.request(method, f"{self.url}{path}", **kwargs)
+        self.responses.append(response)
+        return response
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def probe(self, target: str, module: str | None = None, **kwargs) -> requests.Response:
+        params = {"target": target}
+        if module:
+            params["module"] = module
+        return self.get("/probe", params=params, **kwargs)
+
+    def log_text(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text("utf-8", "replace")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def exporter_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OWM_", "MULTITARGET_"))}
+    env.update({"IT_OWM_KEY": OWM_KEY, "PYTHONUNBUFFERED": "1"}, **extra)
+    return env
+
+
+def standard_config(fake_url: str, dead_port: int) -> str:
+    """The modules the integration tests probe."""
+    return f"""
+modules:
+  default:
+    provider: openweathermap
+    api_key: ${{IT_OWM_KEY}}
+    base_url: {fake_url}
+    timeout: 3s
+  quick:
+    provider: openweathermap
+    api_key: ${{IT_OWM_KEY}}
+    base_url: {fake_url}
+    timeout: 1s
+  wrong_key:
+    provider: openweathermap
+    api_key: not-the-right-key
+    base_url: {fake_url}
+    timeout: 3s
+  refused:
+    provider: openweathermap
+    api_key: ${{IT_OWM_KEY}}
+    base_url: http://127.0.0.1:{dead_port}
+    timeout: 2s
+  german:
+    provider: openweathermap
+    api_key: ${{IT_OWM_KEY}}
+    base_url: {fake_url}
+    language: de
+"""
+
+
+@pytest.fixture(scope="session")
+def fake_upstream() -> Iterator[FakeUpstream]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "multitarget_exporter.fake_upstream",
+            "--port",
+            "0",
+            "--api-key",
+            OWM_KEY,
+            "--hang-seconds",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = process.stdout.readline()
+    if not line.startswith("listening on "):
+        process.kill()
+        raise RuntimeError(f"fake upstream did not start: {line!r}")
+    yield FakeUpstream(line.split()[-1], process)
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def exporter_factory(fake_upstream, tmp_path_factory):
+    """Start exporters with a config text and flags; all are stopped at module end."""
+    started: list[Exporter] = []
+    directory = tmp_path_factory.mktemp("exporter")
+
+    def start(
+        config: str | None = None,
+        args: Sequence[str] = (),
+        env: dict | None = None,
+        command: Sequence[str] | None = None,
+    ) -> Exporter:
+        index = len(started)
+        argv = list(
+            command
+            or [sys.executable, "-m", "multitarget_exporter", "--web.listen-address", "127.0.0.1:0"]
+        )
+        if config is not None:
+            path = directory / f"config-{index}.yml"
+            path.write_text(config)
+            argv += ["--config.file", str(path)]
+        exporter = Exporter([*argv, *args], env or exporter_env(), directory / f"log-{index}.txt")
+        started.append(exporter)
+        return exporter
+
+    start.dead_port = free_port()
+    yield start
+    for exporter in started:
+        exporter.stop()
+
+
+@pytest.fixture(scope="module")
+def exporter(exporter_factory, fake_upstream) -> Exporter:
+    """The standard exporter: one gunicorn worker, the modules of `standard_config`."""
+    return exporter_factory(standard_config(fake_upstream.url, exporter_factory.dead_port))
+
+
+def samples(text: str) -> dict[str, float]:
+    """Exposition text as {'name{label="v",...}': value}, labels sorted, for plain asserts."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
