@@ -109,6 +109,8 @@ modules:
         ("modules: {default: {provider: openweathermap}}\nextra: 1", "extra: unknown key"),
         ("modules: {default: 5}", "modules.default: must be a mapping"),
         ("modules: {default: {provider: openweathermap, api_key: 5}}", "must be a string"),
+        ('modules: {"<b>x</b>": {provider: openweathermap}}', "a module name is 1 to 64 of"),
+        ("modules: {default: {provider: openweathermap, language: '../x'}}", "not a language"),
     ],
 )
 def test_structural_problems(text, problem):

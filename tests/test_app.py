@@ -1,0 +1,115 @@
+"""The WSGI app through werkzeug's test client, against the in-process fake upstream."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from werkzeug.test import Client
+
+from multitarget_exporter import fake_upstream
+from multitarget_exporter.app import ExporterApp
+from multitarget_exporter.config import parse_config
+from multitarget_exporter.probe import probe_timeout
+from tests.conftest import samples
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = fake_upstream.start(api_key="unit-key", hang_seconds=5)
+    yield server
+    fake_upstream.stop(server)
+
+
+@pytest.fixture(scope="module")
+def client(upstream):
+    config = parse_config(
+        yaml.safe_load(f"""
+modules:
+  default: {{provider: openweathermap, api_key: unit-key, base_url: "{upstream.url}"}}
+  quick: {{provider: openweathermap, api_key: unit-key, base_url: "{upstream.url}"}}
+""")
+    )
+    return Client(ExporterApp(config))
+
+
+@pytest.mark.parametrize(
+    ("module_timeout", "header", "offset", "expected"),
+    [
+        (10, None, 0.5, 10),
+        (10, "15", 0.5, 10),  # the module's bound wins
+        (10, "5", 0.5, 4.5),  # the scrape timeout less the offset
+        (10, "0.4", 0.5, 0.4),  # an offset larger than the header is not subtracted
+        (10, "nan", 0.5, 10),
+        (10, "inf", 0.5, 10),
+        (10, "-3", 0.5, 10),
+        (10, "0", 0.5, 10),
+        (10, "ten", 0.5, 10),
+        (10, "1e999", 0.5, 10),
+        (2, "3", 0, 2),
+    ],
+)
+def test_probe_timeout(module_timeout, header, offset, expected):
+    assert probe_timeout(module_timeout, header, offset) == pytest.approx(expected)
+
+
+def test_probe_success(client):
+    response = client.get("/probe?target=Tokyo,JP")
+    assert response.status_code == 200
+    assert samples(response.get_data(as_text=True))["probe_success"] == 1
+
+
+def test_module_defaults_to_default_and_empty_module_too(client):
+    assert client.get("/probe?target=Tokyo&module=").status_code == 200
+
+
+def test_invalid_utf8_target_is_not_a_server_error(client):
+    response = client.get("/probe?target=%FF%FE")
+    assert response.status_code == 200  # decoded with replacement: an unknown place
+    assert 'reason="not_found"' in response.get_data(as_text=True)
+
+
+def test_a_provider_bug_is_a_failed_probe_not_a_500(client, monkeypatch):
+    provider = client.application.state.providers["default"]
+
+    def broken(location, deadline):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(provider, "fetch", broken)
+    response = client.get("/probe?target=Tokyo")
+    assert response.status_code == 200
+    assert 'probe_failure_info{reason="invalid_response"} 1.0' in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type"),
+    [
+        ("", "text/plain; version=0.0.4"),
+        ("text/plain", "text/plain; version=0.0.4"),
+        ("application/openmetrics-text; version=1.0.0", "application/openmetrics-text"),
+        (
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            "application/openmetrics-text",
+        ),
+    ],
+)
+def test_content_negotiation(client, accept, content_type):
+    for path in ("/probe?target=Tokyo", "/metrics"):
+        response = client.get(path, headers={"Accept": accept})
+        assert response.headers["Content-Type"].startswith(content_type)
+        assert "Accept" in response.headers["Vary"]
+
+
+def test_no_gzip_unless_asked(client):
+    response = client.get("/probe?target=Tokyo", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in response.headers
+
+
+def test_landing_page_lists_modules_in_the_form(client):
+    page = client.get("/").get_data(as_text=True)
+    assert '<option value="quick">quick</option>' in page
+    assert client.get("/").headers["Content-Security-Policy"].startswith("default-src 'none'")
+
+
+def test_trailing_slash_is_the_same_endpoint(client):
+    assert client.get("/metrics/").status_code == 200
+    assert client.get("/-/ready/").status_code == 200

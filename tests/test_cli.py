@@ -1,0 +1,145 @@
+"""The command line, the embedded gunicorn, and the factory for a user's own gunicorn."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from multitarget_exporter import __version__
+from multitarget_exporter.cli import gunicorn_bind
+from tests.conftest import exporter_env, samples, standard_config
+
+EXPORTER = [sys.executable, "-m", "multitarget_exporter"]
+
+
+def run(args, **kwargs):
+    return subprocess.run(
+        [*EXPORTER, *args], capture_output=True, text=True, timeout=60, env=exporter_env(), **kwargs
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "bind"),
+    [
+        (":9265", "0.0.0.0:9265"),
+        ("127.0.0.1:9265", "127.0.0.1:9265"),
+        ("[::1]:9265", "[::1]:9265"),
+        ("localhost:80", "localhost:80"),
+        ("127.0.0.1:0", "127.0.0.1:0"),
+    ],
+)
+def test_listen_addresses(address, bind):
+    assert gunicorn_bind(address) == bind
+
+
+@pytest.mark.parametrize("address", ["9265", "host", ":99999", "a b:1", "http://x:1"])
+def test_bad_listen_addresses(address):
+    with pytest.raises(argparse.ArgumentTypeError):
+        gunicorn_bind(address)
+
+
+def test_version():
+    result = run(["--version"])
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"multitarget_exporter {__version__}"
+
+
+def test_invalid_config_stops_startup_with_one_line_per_problem(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("modules:\n  default:\n    provider: nope\n    timeout: forever\n")
+    result = run(["--config.file", str(path), "--web.listen-address", "127.0.0.1:0"])
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "multitarget-exporter: config error: modules.default.provider: "
+        "'nope' is not one of openweathermap",
+        "multitarget-exporter: config error: modules.default.timeout: "
+        "'forever' is not a duration like 500ms, 10s, 10m or 1h",
+    ]
+
+
+def test_missing_config_file(tmp_path):
+    result = run(["--config.file", str(tmp_path / "absent.yml")])
+    assert result.returncode == 1
+    assert "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--workers", "0"],
+        ["--threads", "-1"],
+        ["--log.level", "loud"],
+        ["--timeout-offset", "x"],
+        ["--web.listen-address", "nowhere"],
+        ["--no-such-flag"],
+    ],
+)
+def test_bad_flags(args):
+    result = run(args)
+    assert result.returncode == 2
+    assert "usage: multitarget-exporter" in result.stderr
+
+
+def test_builtin_modules_without_a_config_file(exporter_factory):
+    exporter = exporter_factory(None, env=exporter_env(OWM_API_KEY="builtin-key-value"))
+    page = exporter.get("/").text
+    assert "openweathermap" in page and "default" in page
+    assert "source=built-in" in exporter.log_text()
+    assert "default_provider=openweathermap" in exporter.log_text()
+    # No probe: the built-in modules talk to the real API, which tests never contact.
+
+
+def test_builtin_without_a_key_says_so(exporter_factory):
+    exporter = exporter_factory(None)
+    assert "has no OpenWeatherMap API key" in exporter.log_text()
+    assert exporter.get("/-/healthy").status_code == 200
+
+
+def test_json_logs(exporter_factory, fake_upstream):
+    exporter = exporter_factory(
+        standard_config(fake_upstream.url, exporter_factory.dead_port),
+        args=["--log.format", "json"],
+    )
+    exporter.probe("Berlin")
+    import json
+
+    lines = [json.loads(line) for line in exporter.log_text().splitlines() if line.startswith("{")]
+    probes = [line for line in lines if line.get("msg") == "probe finished"]
+    assert probes and probes[-1]["target"] == "Berlin" and probes[-1]["outcome"] == "success"
+
+
+def test_several_workers_serve_probes(exporter_factory, fake_upstream):
+    exporter = exporter_factory(
+        standard_config(fake_upstream.url, exporter_factory.dead_port),
+        args=["--workers", "2", "--threads", "4"],
+    )
+    for _ in range(6):
+        assert samples(exporter.probe("Berlin").text)["probe_success"] == 1
+
+
+def test_app_under_a_users_own_gunicorn(exporter_factory, fake_upstream, tmp_path):
+    config = tmp_path / "exporter.yml"
+    config.write_text(standard_config(fake_upstream.url, exporter_factory.dead_port))
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "multitarget_exporter.wsgi:create_app()",
+        "--bind",
+        "127.0.0.1:0",
+        "--worker-class",
+        "gthread",
+        "--threads",
+        "8",
+        "--no-control-socket",
+    ]
+    env = exporter_env(MULTITARGET_EXPORTER_CONFIG=str(config))
+    exporter = exporter_factory(None, env=env, command=command)
+    metrics = samples(exporter.probe("Reykjavik", module="quick").text)
+    assert metrics["probe_success"] == 1
+    assert metrics["weather_wind_gust_meters_per_second"] == pytest.approx(25.2)
+    assert "probe finished" in exporter.log_text()
