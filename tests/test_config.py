@@ -133,3 +133,26 @@ def test_builtin_modules_take_the_key_from_the_environment():
     assert config.modules["default"].api_key == "abc"
     assert config.modules["default"].name == "default"
     assert builtin_config({}).modules["default"].api_key == ""
+
+
+def test_example_configurations_load(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.setenv("OWM_API_KEY", "example-key")
+    examples = Path(__file__).parent.parent / "examples"
+    real = load_config(str(examples / "multitarget_exporter.yml"))
+    assert set(real.modules) == {"default", "german"}
+    assert real.modules["german"].language == "de"
+    fake = load_config(str(examples / "fake_upstream.yml"))
+    assert fake.modules["default"].base_url == "http://127.0.0.1:8080"
+
+
+def test_example_prometheus_config_passes_promtool():
+    import subprocess
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "examples" / "prometheus.yml"
+    checked = subprocess.run(
+        ["promtool", "check", "config", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
