@@ -1,20 +1,28 @@
 """HTTP to an upstream API under a whole-probe deadline and a body size cap.
 
-A `requests` timeout bounds each socket operation, not the answer: a body that
-trickles in a byte at a time would never trip it. So the body is read here with
-`read1`, the socket's timeout shrunk to what is left of the deadline before
-every read, and the total checked against the cap as it grows.
+A `requests` timeout bounds each socket operation, not the answer: headers or
+a body that trickle in a byte at a time would never trip it. So the body is
+read here with `read1`, the socket's timeout shrunk to what is left of the
+deadline before every read and the total checked against the cap as it grows;
+and behind that, one watchdog thread per process shuts down the socket of any
+exchange still running at its deadline, headers included.
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import os
+import socket
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
@@ -48,6 +56,105 @@ class Exchange:
     failure: Failure | None = None
 
 
+class _Watchdog:
+    """Shuts down the sockets of exchanges that outlive their deadline.
+
+    A blocked `recv` wakes with an error when its socket is shut down, which
+    nothing else can do for a peer that keeps sending a byte at a time.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, socket.socket]] = []
+        self._watched: set[int] = set()
+        self._tickets = itertools.count()
+        self._pid = -1
+
+    def watch(self, at: float, sock: socket.socket) -> int:
+        with self._condition:
+            if self._pid != os.getpid():  # first use, or first use after a fork
+                self._pid = os.getpid()
+                self._heap.clear()
+                self._watched.clear()
+                threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
+            ticket = next(self._tickets)
+            heapq.heappush(self._heap, (at, ticket, sock))
+            self._watched.add(ticket)
+            if self._heap[0][1] == ticket:
+                self._condition.notify()
+            return ticket
+
+    def unwatch(self, ticket: int) -> None:
+        with self._condition:
+            self._watched.discard(ticket)
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                while self._heap and self._heap[0][1] not in self._watched:
+                    heapq.heappop(self._heap)  # finished in time
+                if not self._heap:
+                    self._condition.wait()
+                    continue
+                at, ticket, sock = self._heap[0]
+                delay = at - time.monotonic()
+                if delay > 0:
+                    self._condition.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                self._watched.discard(ticket)
+                with contextlib.suppress(OSError):  # already closed: nothing to cut
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+_watchdog = _Watchdog()
+_exchange = threading.local()  # the running request's deadline and watchdog ticket
+
+
+class _WatchedConnectionMixin:
+    """Puts the socket under the watchdog before the answer's headers are read."""
+
+    sock: socket.socket | None
+
+    def getresponse(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        deadline = getattr(_exchange, "deadline", None)
+        if deadline is not None and self.sock is not None:
+            _exchange.ticket = _watchdog.watch(deadline.at, self.sock)
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, with connections the deadline watchdog can cut."""
+
+    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
 _sessions: dict[str, requests.Session] = {}
 _sessions_pid = os.getpid()
 _sessions_lock = threading.Lock()
@@ -66,7 +173,7 @@ def session_for(name: str, pool_size: int = 64) -> requests.Session:
         session = _sessions.get(name)
         if session is None:
             session = requests.Session()
-            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+            adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = USER_AGENT
@@ -103,12 +210,17 @@ def _read_body(response: requests.Response, deadline: Deadline) -> bytes | Failu
         chunks.append(chunk)
 
 
-def _failure_from_exception(error: Exception, secrets: tuple[str, ...]) -> Failure:
+def _failure_from_exception(
+    error: Exception, deadline: Deadline, secrets: tuple[str, ...]
+) -> Failure:
     timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
-    reason = (
-        FailureReason.TIMEOUT if isinstance(error, timeouts) else FailureReason.CONNECTION_ERROR
-    )
-    return Failure(reason, redact(f"{type(error).__name__}: {error}", secrets))
+    # Past the deadline, a cut connection is the watchdog's work: a timeout.
+    detail = redact(f"{type(error).__name__}: {error}", secrets)
+    if isinstance(error, timeouts):
+        return Failure(FailureReason.TIMEOUT, detail)
+    if deadline.remaining() <= 0:
+        return Failure(FailureReason.TIMEOUT, f"deadline passed, connection cut ({detail})")
+    return Failure(FailureReason.CONNECTION_ERROR, detail)
 
 
 def get(
@@ -121,20 +233,40 @@ def get(
     """GET `url` with `params` (always query values, never part of host or path)."""
     remaining = deadline.remaining()
     if remaining <= 0:
-        return Exchange(
-            0, failure=Failure(FailureReason.TIMEOUT, "no time left before the request")
-        )
+        failure = Failure(FailureReason.TIMEOUT, "no time left before the request")
+        return Exchange(0, failure=failure)
+    _exchange.deadline, _exchange.ticket = deadline, None
+    try:
+        return _exchange_within(session, url, params, deadline, remaining, secrets)
+    finally:
+        if _exchange.ticket is not None:
+            _watchdog.unwatch(_exchange.ticket)
+        _exchange.deadline = _exchange.ticket = None
+
+
+def _exchange_within(
+    session: requests.Session,
+    url: str,
+    params: Mapping[str, str],
+    deadline: Deadline,
+    remaining: float,
+    secrets: tuple[str, ...],
+) -> Exchange:
+    errors = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
     try:
         response = session.get(url, params=params, timeout=(remaining, remaining), stream=True)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-        return Exchange(0, failure=_failure_from_exception(error, secrets))
+    except errors as error:
+        return Exchange(0, failure=_failure_from_exception(error, deadline, secrets))
     try:
         body = _read_body(response, deadline)
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-        body = _failure_from_exception(error, secrets)
+    except errors as error:
+        body = _failure_from_exception(error, deadline, secrets)
     if isinstance(body, Failure):
         response.close()  # a half-read connection cannot go back to the pool
         return Exchange(response.status_code, failure=body)
+    if _exchange.ticket is not None:  # out of the watchdog's reach before it is pooled
+        _watchdog.unwatch(_exchange.ticket)
+        _exchange.ticket = None
     response.raw.release_conn()  # read to the end: the connection is reusable
     return Exchange(response.status_code, body=body)
 

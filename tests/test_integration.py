@@ -208,6 +208,18 @@ def test_trickling_body_is_cut_at_the_deadline(exporter, fake_upstream):
     assert time.monotonic() - started < 1.6
 
 
+def test_trickling_headers_are_cut_at_the_deadline(exporter, fake_upstream):
+    place = unique("trickle_headers")
+    # Each header byte 0.05 s apart: every read returns at once, the head takes ~4 s.
+    fake_upstream.fault("trickle_headers", place, delay=0.05)
+    started = time.monotonic()
+    metrics = samples(exporter.probe(place, module="quick").text)
+    assert metrics['probe_failure_info{reason="timeout"}'] == 1
+    assert 0.9 <= metrics["probe_duration_seconds"] <= 1.3
+    assert time.monotonic() - started < 1.6
+    assert samples(exporter.probe("Berlin").text)["probe_success"] == 1
+
+
 @pytest.mark.parametrize("header", ["nan", "-5", "0", "inf", "1e999", "soon", ""])
 def test_absurd_scrape_timeout_headers_are_ignored(exporter, fake_upstream, header):
     place = unique("hang")
@@ -422,7 +434,8 @@ def test_the_key_never_leaves_the_process(exporter_factory, fake_upstream):
         assert OWM_KEY not in str(response.headers)
     noisy.stop()
     log = noisy.log_text()
-    # The hang's error names the URL: it was logged, with the key masked.
-    assert "ReadTimeout" in log and "appid=<secret>" in log
+    # The refused connection's error names the whole URL: logged, with the key masked.
+    assert "NewConnectionError" in log and "appid=<secret>" in log
+    assert "deadline passed, connection cut" in log
     assert OWM_KEY not in log
     assert "not-the-right-key" not in log

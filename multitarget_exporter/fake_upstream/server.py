@@ -33,6 +33,7 @@ from multitarget_exporter.fake_upstream.places import World
 FAULTS = (
     "hang",  # accept, read the request, never answer (until `delay` or shutdown)
     "trickle",  # a valid answer, its body sent one byte every `delay` seconds
+    "trickle_headers",  # a valid answer, its status line and headers sent byte by byte
     "slow",  # a valid answer after `delay` seconds
     "reset",  # close the connection with a TCP reset
     "close",  # close the connection without an answer
@@ -251,8 +252,8 @@ class Handler(BaseHTTPRequestHandler):
         if rule is not None and rule.fault in ("nulls", "no_temperature"):
             document = _with_nulls(document, keep_temperature=rule.fault == "nulls")
         body = json.dumps(document, ensure_ascii=False).encode("utf-8")
-        if rule is not None and rule.fault == "trickle":
-            return self._trickle(body, rule.delay or 0.2)
+        if rule is not None and rule.fault in ("trickle", "trickle_headers"):
+            return self._trickle(body, rule.delay or 0.2, headers_too=rule.fault != "trickle")
         self._send(status, body)
         return None
 
@@ -313,12 +314,16 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return True
 
-    def _trickle(self, body: bytes, delay: float) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.flush()
+    def _trickle(self, body: bytes, delay: float, headers_too: bool = False) -> None:
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        if headers_too:
+            body = head + body
+        else:
+            self.wfile.write(head)
+            self.wfile.flush()
         try:
             for i in range(len(body)):
                 if self.server.state.stopping.wait(delay):
