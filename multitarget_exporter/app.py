@@ -156,11 +156,14 @@ class ExporterApp:
             location = parse_target(target)
         except TargetError as error:
             raise BadRequest(f"bad target: {error}") from None
+        target = target.strip()
+        if not module.allows(target):
+            raise BadRequest(f"target not allowed by module {module_name}'s allowed_targets")
         provider = state.providers[module_name]
         unsupported = provider.unsupported(location)
         if unsupported:
             raise BadRequest(f"bad target for module {module_name}: {unsupported}")
-        return module, provider, target.strip(), location
+        return module, provider, target, location
 
     def on_metrics(self, request: Request) -> Response:
         return metrics_response(REGISTRY, request)

@@ -13,23 +13,47 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from multitarget_exporter.providers import PROVIDERS
+from multitarget_exporter.redact import SECRET_PLACEHOLDER
 
 DEFAULT_MODULE = "default"
 OWM_BASE_URL = "https://api.openweathermap.org"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _DURATION = re.compile(
     r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?"
 )
 _DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+_DURATION_NAMES = ("y", "w", "d", "h", "m", "s", "ms")
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z]{2})?")
 _MODULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_MODULE_KEYS = frozenset({"provider", "api_key", "api_key_file", "base_url", "language", "timeout"})
+_RATE = re.compile(r"(\d{1,9})\s*/\s*(s|m|h)")
+_RATE_PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_MAX_ALLOWED_TARGETS = 1000
+
+_MODULE_KEYS = frozenset(
+    {
+        "provider",
+        "api_key",
+        "api_key_file",
+        "base_url",
+        "geocoding_url",
+        "language",
+        "timeout",
+        "cache_ttl",
+        "air_quality",
+        "rate_limit",
+        "allowed_targets",
+    }
+)
+_CACHE_KEYS = frozenset({"backend", "url", "max_entries"})
+_TOP_KEYS = frozenset({"modules", "cache"})
+CACHE_BACKENDS = ("memory", "redis")
 
 
 class ConfigError(Exception):
@@ -41,6 +65,18 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Upstream calls allowed per period."""
+
+    calls: int
+    period_seconds: float
+
+    def __str__(self) -> str:
+        unit = {1.0: "s", 60.0: "m", 3600.0: "h"}[self.period_seconds]
+        return f"{self.calls}/{unit}"
+
+
+@dataclass(frozen=True, slots=True)
 class ModuleConfig:
     """One module: which provider to ask, how, and within what time."""
 
@@ -48,8 +84,27 @@ class ModuleConfig:
     provider: str
     base_url: str
     api_key: str = field(default="", repr=False)
+    api_key_file: str = ""
+    geocoding_url: str = ""
     language: str = "en"
     timeout_seconds: float = 10.0
+    cache_ttl_seconds: float = 600.0
+    air_quality: bool = False
+    rate_limit: RateLimit | None = None
+    allowed_targets: tuple[re.Pattern[str], ...] = ()
+
+    def allows(self, target: str) -> bool:
+        """Whether `allowed_targets` lets this module probe `target` (empty: any)."""
+        return not self.allowed_targets or any(p.fullmatch(target) for p in self.allowed_targets)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """Where readings are cached, shared by every module."""
+
+    backend: str = "memory"
+    url: str = DEFAULT_REDIS_URL
+    max_entries: int = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,39 +112,212 @@ class Config:
     """The whole effective configuration."""
 
     modules: Mapping[str, ModuleConfig]
+    cache: CacheConfig = CacheConfig()
     source: str | None = None
+    # Settings given in the file that this version validates but does not act on yet.
+    not_in_force: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(module.api_key for module in self.modules.values() if module.api_key)
+        found = [module.api_key for module in self.modules.values() if module.api_key]
+        password = urlsplit(self.cache.url).password
+        if password:
+            found.append(password)
+        return tuple(found)
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as plain data, every secret replaced by `<secret>`."""
+        return {
+            "modules": {name: module_view(m) for name, m in self.modules.items()},
+            "cache": {
+                "backend": self.cache.backend,
+                "url": redact_url(self.cache.url),
+                "max_entries": self.cache.max_entries,
+            },
+        }
+
+
+def module_view(module: ModuleConfig) -> dict[str, Any]:
+    """One module as plain data in the file's own terms, its key replaced by `<secret>`."""
+    view: dict[str, Any] = {"provider": module.provider}
+    view["api_key"] = SECRET_PLACEHOLDER if module.api_key else ""
+    if module.api_key_file:
+        view["api_key_file"] = module.api_key_file
+    view["base_url"] = module.base_url
+    if module.geocoding_url:
+        view["geocoding_url"] = module.geocoding_url
+    view.update(
+        {
+            "language": module.language,
+            "timeout": format_duration(module.timeout_seconds),
+            "cache_ttl": format_duration(module.cache_ttl_seconds),
+            "air_quality": module.air_quality,
+            "rate_limit": str(module.rate_limit) if module.rate_limit else None,
+            "allowed_targets": [pattern.pattern for pattern in module.allowed_targets],
+        }
+    )
+    return view
+
+
+def redact_url(url: str) -> str:
+    """A URL with any password replaced by `<secret>`."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{user}:{SECRET_PLACEHOLDER}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration (`500ms`, `10s`, `1h30m`); ValueError otherwise."""
-    match = _DURATION.fullmatch(text.strip()) if text.strip() else None
+    """Seconds in a Prometheus duration (`500ms`, `10s`, `1h30m`, `0`); ValueError otherwise."""
+    text = text.strip()
+    if text == "0":
+        return 0.0
+    match = _DURATION.fullmatch(text) if text else None
     if not match or not any(match.groups()):
         raise ValueError(f"{text!r} is not a duration like 500ms, 10s, 10m or 1h")
     return sum(int(v) * unit for v, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if v)
 
 
-def _expand_environment(value: str, where: str, problems: list[str]) -> str:
-    def lookup(match: re.Match[str]) -> str:
-        name = match[1]
-        if name not in os.environ:
-            problems.append(f"{where}: environment variable {name} is not set")
-            return ""
-        return os.environ[name]
+def format_duration(seconds: float) -> str:
+    """The shortest Prometheus duration for `seconds` (`1h30m`, `500ms`, `0s`)."""
+    milliseconds = round(seconds * 1000)
+    if milliseconds == 0:
+        return "0s"
+    parts = []
+    for unit, name in zip(_DURATION_UNITS, _DURATION_NAMES, strict=True):
+        unit_ms = round(unit * 1000)
+        count, milliseconds = divmod(milliseconds, unit_ms)
+        if count:
+            parts.append(f"{count}{name}")
+    return "".join(parts)
 
-    return _ENV_REFERENCE.sub(lookup, value)
 
+class _Fields:
+    """Typed reads of one mapping's values, each problem recorded against its key."""
 
-def _check_base_url(value: str, where: str, problems: list[str]) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append(f"{where}: {value!r} is not an http:// or https:// URL")
-    elif parts.query or parts.fragment:
-        problems.append(f"{where}: {value!r} must not have a query or fragment")
-    return value.rstrip("/")
+    def __init__(self, where: str, raw: Mapping[str, Any], problems: list[str]) -> None:
+        self.where, self.raw, self.problems = where, raw, problems
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.where}.{key}: {message}")
+
+    def given(self, key: str) -> bool:
+        return key in self.raw and self.raw[key] is not None
+
+    def text(self, key: str, default: str) -> str:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.problem(key, f"must be a string, not {type(value).__name__}")
+            return default
+
+        def lookup(match: re.Match[str]) -> str:
+            if match[1] not in os.environ:
+                self.problem(key, f"environment variable {match[1]} is not set")
+                return ""
+            return os.environ[match[1]]
+
+        return _ENV_REFERENCE.sub(lookup, value)
+
+    def url(self, key: str, default: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+        value = self.text(key, default)
+        if not value:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
+            self.problem(key, f"{value!r} is not a URL with scheme {' or '.join(schemes)}")
+        elif parts.query or parts.fragment:
+            self.problem(key, f"{value!r} must not have a query or fragment")
+        return value.rstrip("/") if parts.scheme in ("http", "https") else value
+
+    def duration(self, key: str, default: float, minimum: float, maximum: float) -> float:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if value == 0 and not isinstance(value, bool):
+            seconds = 0.0
+        elif not isinstance(value, str):
+            self.problem(key, f"must be a duration like 10s, not {type(value).__name__}")
+            return default
+        else:
+            try:
+                seconds = parse_duration(self.text(key, ""))
+            except ValueError as error:
+                self.problem(key, str(error))
+                return default
+        if not minimum <= seconds <= maximum:
+            span = f"{format_duration(minimum)} and {format_duration(maximum)}"
+            self.problem(key, f"must be between {span}")
+            return default
+        return seconds
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(key, f"must be true or false, not {value!r}")
+            return default
+        return value
+
+    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
+        value = self.raw.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(key, f"must be a whole number, not {value!r}")
+            return default
+        if not minimum <= value <= maximum:
+            self.problem(key, f"must be between {minimum} and {maximum}")
+            return default
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            self.problem(key, f"{value!r} is not one of {', '.join(choices)}")
+            return default
+        return value
+
+    def rate(self, key: str) -> RateLimit | None:
+        value = self.raw.get(key)
+        if value is None or value == "":
+            return None
+        match = _RATE.fullmatch(value.strip()) if isinstance(value, str) else None
+        if not match or int(match[1]) < 1:
+            self.problem(key, f"{value!r} is not a rate like 60/m (per s, m or h)")
+            return None
+        return RateLimit(int(match[1]), _RATE_PERIODS[match[2]])
+
+    def patterns(self, key: str) -> tuple[re.Pattern[str], ...]:
+        value = self.raw.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or len(value) > _MAX_ALLOWED_TARGETS:
+            self.problem(
+                key, f"must be a list of at most {_MAX_ALLOWED_TARGETS} regular expressions"
+            )
+            return ()
+        compiled = []
+        for index, pattern in enumerate(value):
+            if not isinstance(pattern, str):
+                self.problem(f"{key}[{index}]", "must be a string")
+                continue
+            try:
+                compiled.append(re.compile(pattern))
+            except re.error as error:
+                self.problem(f"{key}[{index}]", f"{pattern!r} is not a regular expression: {error}")
+        return tuple(compiled)
+
+    def unknown_keys(self, known: frozenset[str]) -> None:
+        for key in sorted(set(self.raw) - known, key=str):
+            self.problem(str(key), f"unknown key (known: {', '.join(sorted(known))})")
 
 
 def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | None:
@@ -99,47 +327,72 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
     if not isinstance(raw, dict):
         problems.append(f"{where}: must be a mapping of settings")
         return None
-    for key in sorted(set(raw) - _MODULE_KEYS, key=str):
-        problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(_MODULE_KEYS))})")
+    fields = _Fields(where, raw, problems)
+    fields.unknown_keys(_MODULE_KEYS)
 
-    def text(key: str, default: str) -> str:
-        value = raw.get(key, default)
-        if not isinstance(value, str):
-            problems.append(f"{where}.{key}: must be a string, not {type(value).__name__}")
-            return default
-        return _expand_environment(value, f"{where}.{key}", problems)
-
-    provider = text("provider", "")
+    provider = fields.text("provider", "")
     if provider not in PROVIDERS:
-        problems.append(
-            f"{where}.provider: {provider!r} is not one of {', '.join(sorted(PROVIDERS))}"
-        )
-    api_key = text("api_key", "").strip()
-    key_file = text("api_key_file", "")
+        fields.problem("provider", f"{provider!r} is not one of {', '.join(sorted(PROVIDERS))}")
+    api_key = fields.text("api_key", "").strip()
+    key_file = fields.text("api_key_file", "")
     if key_file:
         if api_key:
             problems.append(f"{where}: set api_key or api_key_file, not both")
         try:
             with open(key_file, encoding="utf-8") as handle:
                 api_key = handle.read(4096).strip()
-        except OSError as error:
-            problems.append(f"{where}.api_key_file: cannot read {key_file!r}: {error.strerror}")
-    base_url = text("base_url", "")
-    if base_url:
-        base_url = _check_base_url(base_url, f"{where}.base_url", problems)
-    elif provider in PROVIDERS:
-        base_url = PROVIDERS[provider].default_base_url
-    language = text("language", "en")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            fields.problem("api_key_file", f"cannot read {key_file!r}: {reason}")
+    default_url = PROVIDERS[provider].default_base_url if provider in PROVIDERS else ""
+    language = fields.text("language", "en")
     if not _LANGUAGE.fullmatch(language):
-        problems.append(f"{where}.language: {language!r} is not a language code like en or zh_cn")
-    timeout = 10.0
-    try:
-        timeout = parse_duration(text("timeout", "10s"))
-        if not 0 < timeout <= 300:
-            problems.append(f"{where}.timeout: must be more than 0s and at most 5m")
-    except ValueError as error:
-        problems.append(f"{where}.timeout: {error}")
-    return ModuleConfig(name, provider, base_url, api_key, language, timeout)
+        fields.problem("language", f"{language!r} is not a language code like en or zh_cn")
+    return ModuleConfig(
+        name=name,
+        provider=provider,
+        base_url=fields.url("base_url", default_url),
+        api_key=api_key,
+        api_key_file=key_file,
+        geocoding_url=fields.url("geocoding_url", ""),
+        language=language,
+        timeout_seconds=fields.duration("timeout", 10.0, 0.001, 300.0),
+        cache_ttl_seconds=fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0),
+        air_quality=fields.boolean("air_quality", False),
+        rate_limit=fields.rate("rate_limit"),
+        allowed_targets=fields.patterns("allowed_targets"),
+    )
+
+
+def _parse_cache(raw: Any, problems: list[str]) -> CacheConfig:
+    if raw is None:
+        return CacheConfig()
+    if not isinstance(raw, dict):
+        problems.append("cache: must be a mapping of settings")
+        return CacheConfig()
+    fields = _Fields("cache", raw, problems)
+    fields.unknown_keys(_CACHE_KEYS)
+    return CacheConfig(
+        backend=fields.choice("backend", "memory", CACHE_BACKENDS),
+        url=fields.url("url", DEFAULT_REDIS_URL, ("redis", "rediss", "unix")),
+        max_entries=fields.integer("max_entries", 10000, 1, 10_000_000),
+    )
+
+
+def _not_in_force(document: dict[str, Any], modules: Mapping[str, ModuleConfig]) -> list[str]:
+    """Keys set in the file that this version checks but does not act on yet."""
+    pending = []
+    raw_modules = document.get("modules") or {}
+    for name, module in modules.items():
+        raw = raw_modules.get(name) or {}
+        for key in ("cache_ttl", "rate_limit", "geocoding_url"):
+            if raw.get(key) is not None:
+                pending.append(f"modules.{name}.{key}")
+        if module.air_quality:
+            pending.append(f"modules.{name}.air_quality")
+    if document.get("cache") is not None:
+        pending.append("cache")
+    return pending
 
 
 def parse_config(document: Any, source: str | None = None) -> Config:
@@ -147,8 +400,8 @@ def parse_config(document: Any, source: str | None = None) -> Config:
     problems: list[str] = []
     if not isinstance(document, dict):
         raise ConfigError(["the configuration must be a mapping with a `modules` key"])
-    for key in sorted(set(document) - {"modules"}, key=str):
-        problems.append(f"{key}: unknown key (known: modules)")
+    for key in sorted(set(document) - _TOP_KEYS, key=str):
+        problems.append(f"{key}: unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
     raw_modules = document.get("modules")
     if not isinstance(raw_modules, dict) or not raw_modules:
         problems.append("modules: must be a non-empty mapping of module names to settings")
@@ -158,9 +411,11 @@ def parse_config(document: Any, source: str | None = None) -> Config:
         module = _parse_module(str(name), raw, problems)
         if module is not None:
             modules[str(name)] = module
+    cache = _parse_cache(document.get("cache"), problems)
     if problems:
         raise ConfigError(problems)
-    return Config(MappingProxyType(modules), source)
+    pending = tuple(_not_in_force(document, modules))
+    return Config(MappingProxyType(modules), cache, source, pending)
 
 
 def load_config(path: str) -> Config:
@@ -168,10 +423,11 @@ def load_config(path: str) -> Config:
     try:
         with open(path, encoding="utf-8") as handle:
             document = yaml.safe_load(handle)
-    except OSError as error:
-        raise ConfigError([f"cannot read {path}: {error.strerror}"]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigError([f"cannot read {path}: {reason}"]) from None
     except yaml.YAMLError as error:
-        raise ConfigError([f"{path} is not valid YAML: {error}"]) from None
+        raise ConfigError([f"{path} is not valid YAML: {' '.join(str(error).split())}"]) from None
     return parse_config(document, source=path)
 
 
@@ -180,4 +436,4 @@ def builtin_config(environ: Mapping[str, str] = os.environ) -> Config:
     api_key = environ.get("OWM_API_KEY", "").strip()
     owm = ModuleConfig("openweathermap", "openweathermap", OWM_BASE_URL, api_key)
     modules = {"openweathermap": owm, DEFAULT_MODULE: replace(owm, name=DEFAULT_MODULE)}
-    return Config(MappingProxyType(modules), None)
+    return Config(MappingProxyType(modules), CacheConfig(), None)

@@ -31,6 +31,11 @@ def read_config(path: str | None) -> Config:
         "default_provider": default.provider if default else "none",
     }
     log.info("configuration loaded", extra={"fields": fields})
+    if config.not_in_force:
+        log.warning(
+            "settings accepted but not in force in this version",
+            extra={"fields": {"keys": ",".join(config.not_in_force)}},
+        )
     if default and default.provider == "openweathermap" and not default.api_key:
         log.warning(
             "module default has no OpenWeatherMap API key: set OWM_API_KEY or a config file",

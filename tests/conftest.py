@@ -175,6 +175,11 @@ modules:
     api_key: ${{IT_OWM_KEY}}
     base_url: {fake_url}
     language: de
+  europe:
+    provider: openweathermap
+    api_key: ${{IT_OWM_KEY}}
+    base_url: {fake_url}
+    allowed_targets: ['[^,]+,(GB|DE|CH)', 'id:2950159']
 """
 
 

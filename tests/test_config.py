@@ -156,3 +156,119 @@ def test_example_prometheus_config_passes_promtool():
         ["promtool", "check", "config", str(path)], capture_output=True, text=True, timeout=60
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_full_schema(monkeypatch, tmp_path):
+    monkeypatch.setenv("TEST_OWM_KEY", "k3y")
+    config = parse(r"""
+modules:
+  default:
+    provider: openweathermap
+    api_key: ${TEST_OWM_KEY}
+    base_url: https://api.openweathermap.org
+    language: zh_cn
+    timeout: 10s
+    cache_ttl: 10m
+    air_quality: true
+    rate_limit: 60/m
+    allowed_targets: ['London,GB', 'id:\d+']
+  nocache:
+    provider: openweathermap
+    cache_ttl: 0
+cache:
+  backend: redis
+  url: redis://:pa55@127.0.0.1:6379/0
+  max_entries: 500
+""")
+    module = config.modules["default"]
+    assert module.cache_ttl_seconds == 600 and module.air_quality is True
+    assert module.rate_limit.calls == 60 and module.rate_limit.period_seconds == 60
+    assert str(module.rate_limit) == "60/m"
+    assert module.allows("London,GB") and module.allows("id:2643743")
+    assert not module.allows("London,GB,extra") and not module.allows("Paris")
+    assert config.modules["nocache"].cache_ttl_seconds == 0
+    assert config.modules["nocache"].allows("anything")  # empty means any
+    assert (config.cache.backend, config.cache.max_entries) == ("redis", 500)
+    assert set(config.secrets) == {"k3y", "pa55"}
+    assert config.not_in_force == (
+        "modules.default.cache_ttl",
+        "modules.default.rate_limit",
+        "modules.default.air_quality",
+        "modules.nocache.cache_ttl",
+        "cache",
+    )
+
+
+def test_redacted_view_has_no_secret_and_round_trips():
+    config = parse("""
+modules:
+  default: {provider: openweathermap, api_key: s3cr3t, timeout: 1m30s, rate_limit: 5/s}
+cache: {url: 'redis://user:pw@localhost:6380/1'}
+""")
+    view = config.redacted()
+    text = yaml.safe_dump(view)
+    assert "s3cr3t" not in text and "pw@" not in text
+    assert view["modules"]["default"]["api_key"] == "<secret>"
+    assert view["modules"]["default"]["timeout"] == "1m30s"
+    assert view["modules"]["default"]["rate_limit"] == "5/s"
+    assert view["cache"]["url"] == "redis://user:<secret>@localhost:6380/1"
+    # The view, with a key put back, is itself a valid configuration.
+    view["modules"]["default"]["api_key"] = "again"
+    assert parse_config(view).modules["default"].timeout_seconds == 90
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (0.5, "500ms"), (10, "10s"), (600, "10m"), (5400, "1h30m"), (86400, "1d")],
+)
+def test_format_duration(seconds, text):
+    from multitarget_exporter.config import format_duration
+
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ("cache_ttl: forever", "modules.m.cache_ttl: 'forever' is not a duration"),
+        ("cache_ttl: 30d", "modules.m.cache_ttl: must be between 0s and 1w"),
+        ("timeout: 0s", "modules.m.timeout: must be between 1ms and 5m"),
+        ("timeout: 10", "modules.m.timeout: must be a duration like 10s, not int"),
+        ("air_quality: 'yes please'", "modules.m.air_quality: must be true or false"),
+        ("rate_limit: 60 per minute", "modules.m.rate_limit: '60 per minute' is not a rate"),
+        ("rate_limit: 0/s", "modules.m.rate_limit: '0/s' is not a rate"),
+        ("allowed_targets: London", "modules.m.allowed_targets: must be a list"),
+        (
+            "allowed_targets: ['ok', '(unclosed']",
+            "modules.m.allowed_targets[1]: '(unclosed' is not",
+        ),
+        ("allowed_targets: [5]", "modules.m.allowed_targets[0]: must be a string"),
+        ("geocoding_url: geocoding.example", "modules.m.geocoding_url: 'geocoding.example' is not"),
+        (
+            "api_key: a\n    api_key_file: /dev/null",
+            "modules.m: set api_key or api_key_file, not both",
+        ),
+    ],
+)
+def test_module_validation_errors(settings, problem):
+    with pytest.raises(ConfigError) as caught:
+        parse(f"modules:\n  m:\n    provider: openweathermap\n    {settings}\n")
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("cache", "problem"),
+    [
+        ("{backend: memcached}", "cache.backend: 'memcached' is not one of memory, redis"),
+        ("{url: 'http://localhost:6379'}", "cache.url: 'http://localhost:6379' is not a URL"),
+        ("{max_entries: 0}", "cache.max_entries: must be between 1 and"),
+        ("{max_entries: many}", "cache.max_entries: must be a whole number"),
+        ("{size: 5}", "cache.size: unknown key"),
+        ("[redis]", "cache: must be a mapping"),
+    ],
+)
+def test_cache_validation_errors(cache, problem):
+    with pytest.raises(ConfigError) as caught:
+        parse(f"modules: {{m: {{provider: openweathermap}}}}\ncache: {cache}\n")
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems

@@ -246,7 +246,7 @@ def test_absurd_scrape_timeout_headers_are_ignored(exporter, fake_upstream, head
         ("target=91,0", "latitude"),
         ("target=0,181", "longitude"),
         ("target=id:abc", "numeric city id"),
-        ("target=London&module=nope", "unknown module (known: default, german"),
+        ("target=London&module=nope", "unknown module (known: default, "),
         ("target=London&module=" + "m" * 300, "unknown module"),
         ("target=London&target=Paris", "target parameter given more than once"),
         ("target=London&module=default&module=quick", "module parameter given more than once"),
@@ -261,6 +261,17 @@ def test_bad_requests_are_400_with_one_line(exporter, fake_upstream, query, mess
     assert message in response.text
     assert response.text.count("\n") == 1 and len(response.text) < 300
     assert fake_upstream.summary()["total"] == before  # no upstream call for a bad request
+
+
+def test_allowed_targets(exporter, fake_upstream):
+    assert samples(exporter.probe("Berlin,DE", module="europe").text)["probe_success"] == 1
+    assert samples(exporter.probe("id:2950159", module="europe").text)["probe_success"] == 1
+    before = fake_upstream.summary()["total"]
+    for target in ("Tokyo,JP", "Berlin", "id:2643743", "Berlin,DE,extra"):
+        response = exporter.probe(target, module="europe")
+        assert response.status_code == 400, target
+        assert "not allowed by module europe's allowed_targets" in response.text
+    assert fake_upstream.summary()["total"] == before
 
 
 @pytest.mark.parametrize(
