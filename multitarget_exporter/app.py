@@ -13,17 +13,20 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from prometheus_client import REGISTRY, CollectorRegistry
+import yaml
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter import __version__, logs, selfmetrics
 from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.config import DEFAULT_MODULE, Config, ModuleConfig
+from multitarget_exporter.config import DEFAULT_MODULE, Config, ModuleConfig, module_view
 from multitarget_exporter.exposition import metrics_response
 from multitarget_exporter.probe import SCRAPE_TIMEOUT_HEADER, probe_timeout, run_probe
+from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import PROVIDERS, Provider
+from multitarget_exporter.redact import redact
 from multitarget_exporter.targets import Location, TargetError, parse_target
 
 if TYPE_CHECKING:
@@ -53,6 +56,25 @@ def _text(body: str, status: int = 200) -> Response:
     return response
 
 
+def _debug_response(
+    probe_log: ProbeLog, registry: CollectorRegistry, module: ModuleConfig, secrets: tuple[str, ...]
+) -> Response:
+    """blackbox_exporter's `debug=true` page: the probe's log, its metrics, its module."""
+    body = "\n".join(
+        [
+            "Logs for the probe:",
+            probe_log.text(),
+            "Metrics that would have been returned:",
+            generate_latest(registry).decode("utf-8"),
+            "Module configuration:",
+            yaml.safe_dump({module.name: module_view(module)}, sort_keys=False, allow_unicode=True),
+        ]
+    )
+    response = _text(redact(body, secrets))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 class BadRequest(Exception):
     """A probe request that names no probe; the message is the 400's one line."""
 
@@ -67,6 +89,7 @@ class ExporterApp:
                 Rule("/", endpoint="index", methods=["GET"]),
                 Rule("/probe", endpoint="probe", methods=["GET"]),
                 Rule("/metrics", endpoint="metrics", methods=["GET"]),
+                Rule("/config", endpoint="config", methods=["GET"]),
                 Rule("/-/healthy", endpoint="healthy", methods=["GET"]),
                 Rule("/-/ready", endpoint="ready", methods=["GET"]),
             ],
@@ -113,7 +136,8 @@ class ExporterApp:
         timeout = probe_timeout(
             module.timeout_seconds, request.headers.get(SCRAPE_TIMEOUT_HEADER), self.timeout_offset
         )
-        result = run_probe(provider, location, timeout)
+        probe_log = ProbeLog()
+        result = run_probe(provider, location, timeout, probe_log)
         outcome = "success" if result.failure is None else result.failure.reason.value
         selfmetrics.observe_probe(module.name, outcome, result.duration_seconds)
         fields = {
@@ -128,10 +152,13 @@ class ExporterApp:
         if result.failure is not None and result.failure.detail:
             fields["detail"] = result.failure.detail
         level = logging.INFO if result.failure is None else logging.WARNING
+        probe_log.add(level, "probe finished", **fields)
         log.log(level, "probe finished", extra={"fields": fields})
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ProbeCollector(result))
+        if request.args.get("debug", "").lower() == "true":
+            return _debug_response(probe_log, registry, module, state.config.secrets)
         response = metrics_response(registry, request)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -167,6 +194,13 @@ class ExporterApp:
 
     def on_metrics(self, request: Request) -> Response:
         return metrics_response(REGISTRY, request)
+
+    def on_config(self, request: Request) -> Response:
+        config = self.state.config
+        source = config.source or "built-in modules (no --config.file)"
+        body = f"# effective configuration, from {source}; secrets shown as <secret>\n"
+        body += yaml.safe_dump(config.redacted(), sort_keys=False, allow_unicode=True)
+        return _text(redact(body, config.secrets))
 
     def on_healthy(self, request: Request) -> Response:
         return _text("OK")
@@ -205,6 +239,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em}
 <p>Weather for Prometheus, one location per scrape. Version {version}.</p>
 <ul>
 <li><a href="metrics">Exporter metrics</a></li>
+<li><a href="config">Configuration</a></li>
 <li><a href="-/healthy">Health</a> and <a href="-/ready">readiness</a></li>
 </ul>
 <h2>Probe</h2>

@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import replace
 
+from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import Provider
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.targets import Location
@@ -36,11 +37,19 @@ def probe_timeout(module_timeout: float, scrape_timeout: str | None, offset: flo
     return min(module_timeout, seconds)
 
 
-def run_probe(provider: Provider, location: Location, timeout_seconds: float) -> ProbeResult:
+def run_probe(
+    provider: Provider, location: Location, timeout_seconds: float, probe_log: ProbeLog
+) -> ProbeResult:
     """Fetch one reading within `timeout_seconds`; failures come back as values."""
     started = time.perf_counter()
+    probe_log.debug(
+        "probing",
+        provider=provider.name,
+        location=location.key,
+        timeout_seconds=round(timeout_seconds, 3),
+    )
     try:
-        result = provider.fetch(location, Deadline(timeout_seconds))
+        result = provider.fetch(location, Deadline(timeout_seconds), probe_log)
     except Exception as error:  # a provider bug must not become a 500 for the scraper
         log.exception("provider raised", extra={"fields": {"provider": provider.name}})
         failure = Failure(FailureReason.INVALID_RESPONSE, f"internal error: {type(error).__name__}")

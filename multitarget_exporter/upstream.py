@@ -27,6 +27,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from multitarget_exporter import __version__
+from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.reading import Failure, FailureReason
 from multitarget_exporter.redact import redact
 
@@ -229,15 +230,37 @@ def get(
     params: Mapping[str, str],
     deadline: Deadline,
     secrets: tuple[str, ...] = (),
+    log: ProbeLog | None = None,
 ) -> Exchange:
     """GET `url` with `params` (always query values, never part of host or path)."""
     remaining = deadline.remaining()
     if remaining <= 0:
         failure = Failure(FailureReason.TIMEOUT, "no time left before the request")
         return Exchange(0, failure=failure)
+    if log is not None:
+        shown = requests.PreparedRequest()
+        shown.prepare_url(url, params)
+        log.debug(
+            "requesting upstream",
+            url=redact(shown.url or url, secrets),
+            timeout_seconds=round(remaining, 3),
+        )
+    started = time.perf_counter()
     _exchange.deadline, _exchange.ticket = deadline, None
     try:
-        return _exchange_within(session, url, params, deadline, remaining, secrets)
+        exchange = _exchange_within(session, url, params, deadline, remaining, secrets)
+        if log is not None:
+            outcome = {
+                "status": exchange.status_code,
+                "bytes": len(exchange.body),
+                "seconds": round(time.perf_counter() - started, 6),
+            }
+            if exchange.failure is not None:
+                outcome.update(reason=exchange.failure.reason.value, error=exchange.failure.detail)
+            log.debug(
+                "upstream answered" if exchange.status_code else "no upstream answer", **outcome
+            )
+        return exchange
     finally:
         if _exchange.ticket is not None:
             _watchdog.unwatch(_exchange.ticket)

@@ -372,6 +372,51 @@ def test_upstream_connections_are_reused(exporter, fake_upstream):
     assert fake_upstream.summary()["connections"] == before
 
 
+# -- configuration and debug -----------------------------------------------------------
+
+
+def test_config_shows_the_effective_configuration_without_secrets(exporter):
+    import yaml
+
+    response = exporter.get("/config")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert OWM_KEY not in response.text and "not-the-right-key" not in response.text
+    config = yaml.safe_load(response.text)
+    assert set(config["modules"]) == {
+        "default",
+        "quick",
+        "wrong_key",
+        "refused",
+        "german",
+        "europe",
+    }
+    assert config["modules"]["default"]["api_key"] == "<secret>"
+    assert config["modules"]["quick"]["timeout"] == "1s"
+    assert config["modules"]["europe"]["allowed_targets"] == ["[^,]+,(GB|DE|CH)", "id:2950159"]
+    assert config["cache"]["backend"] == "memory"
+
+
+def test_debug_shows_the_probe_log_metrics_and_module(exporter, fake_upstream):
+    place = unique("debug")
+    fake_upstream.fault("json_500", place)
+    response = exporter.get("/probe", params={"target": place, "debug": "TRUE"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = response.text
+    logs, rest = text.split("Metrics that would have been returned:")
+    metrics, module = rest.split("Module configuration:")
+    assert logs.startswith("Logs for the probe:")
+    assert 'msg="requesting upstream"' in logs and "appid=<secret>" in logs
+    assert "status=500" in logs and "outcome=upstream_error" in logs
+    assert samples(metrics)['probe_failure_info{reason="upstream_error"}'] == 1
+    assert "api_key: <secret>" in module and "timeout: 3s" in module
+    assert OWM_KEY not in text
+    # Anything but true is an ordinary probe.
+    plain = exporter.get("/probe", params={"target": "Berlin", "debug": "false"})
+    assert plain.text.startswith("# HELP probe_success")
+
+
 # -- pages -----------------------------------------------------------------------------
 
 
@@ -426,8 +471,9 @@ def test_the_key_never_leaves_the_process(exporter_factory, fake_upstream):
     ]
     for fault in faults:
         place = unique(fault)
-        fake_upstream.fault(fault, place)
+        fake_upstream.fault(fault, place, times=2)
         noisy.probe(place)
+        noisy.get("/probe", params={"target": place, "debug": "true"})
     hang = unique("hang")
     fake_upstream.fault("hang", hang)
     noisy.probe(hang, module="quick")
@@ -440,6 +486,8 @@ def test_the_key_never_leaves_the_process(exporter_factory, fake_upstream):
     noisy.get(f"/probe?target=London&module={OWM_KEY}")
     noisy.get("/metrics")
     noisy.get("/")
+    noisy.get("/config")
+    noisy.get("/probe", params={"target": "London", "module": "refused", "debug": "true"})
     for response in noisy.responses:
         assert OWM_KEY not in response.text
         assert OWM_KEY not in str(response.headers)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from multitarget_exporter.config import ModuleConfig
+    from multitarget_exporter.probelog import ProbeLog
     from multitarget_exporter.reading import ProbeResult
     from multitarget_exporter.targets import Location
     from multitarget_exporter.upstream import Deadline
@@ -23,6 +24,6 @@ class Provider(Protocol):
         """Why this provider cannot look up `location` (a 400), or None."""
         ...
 
-    def fetch(self, location: Location, deadline: Deadline) -> ProbeResult:
+    def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
         """Ask the upstream; every fault becomes a ProbeResult with a Failure."""
         ...

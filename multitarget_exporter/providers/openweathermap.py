@@ -29,6 +29,7 @@ from multitarget_exporter.upstream import reason_for_status
 
 if TYPE_CHECKING:
     from multitarget_exporter.config import ModuleConfig
+    from multitarget_exporter.probelog import ProbeLog
 
 HECTOPASCAL = 100.0
 MILLIMETRES_PER_METRE = 1000.0
@@ -144,10 +145,10 @@ class OpenWeatherMap:
     def unsupported(self, location: Location) -> str | None:
         return None  # every target form has an OWM query
 
-    def fetch(self, location: Location, deadline: upstream.Deadline) -> ProbeResult:
+    def fetch(self, location: Location, deadline: upstream.Deadline, log: ProbeLog) -> ProbeResult:
         params = {**query_for(location), **self._common}
         session = upstream.session_for(self.name)
-        exchange = upstream.get(session, self._url, params, deadline, self._secrets)
+        exchange = upstream.get(session, self._url, params, deadline, self._secrets, log)
         if exchange.failure is not None:
             return ProbeResult(None, exchange.failure, exchange.status_code)
         failed = status_failure(exchange.status_code, exchange.body, self._secrets)
