@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import html
 import logging
+import os
+import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -21,7 +23,14 @@ from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter import __version__, logs, selfmetrics
 from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.config import DEFAULT_MODULE, Config, ModuleConfig, module_view
+from multitarget_exporter.config import (
+    DEFAULT_MODULE,
+    Config,
+    ConfigError,
+    ModuleConfig,
+    module_view,
+    read_config,
+)
 from multitarget_exporter.exposition import metrics_response
 from multitarget_exporter.probe import SCRAPE_TIMEOUT_HEADER, probe_timeout, run_probe
 from multitarget_exporter.probelog import ProbeLog
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 log = logging.getLogger("multitarget_exporter.probe")
+log_config = logging.getLogger("multitarget_exporter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +89,40 @@ class BadRequest(Exception):
     """A probe request that names no probe; the message is the 400's one line."""
 
 
+def _announce(config: Config) -> None:
+    """Say in the operator's log what now serves, and what will not work as hoped."""
+    default = config.modules.get(DEFAULT_MODULE)
+    fields = {
+        "source": config.source or "built-in",
+        "modules": ",".join(sorted(config.modules)),
+        "default_provider": default.provider if default else "none",
+    }
+    log_config.info("configuration loaded", extra={"fields": fields})
+    if config.not_in_force:
+        log_config.warning(
+            "settings accepted but not in force in this version",
+            extra={"fields": {"keys": ",".join(config.not_in_force)}},
+        )
+    if default and default.provider == "openweathermap" and not default.api_key:
+        log_config.warning(
+            "module default has no OpenWeatherMap API key: set OWM_API_KEY or a config file"
+        )
+
+
 class ExporterApp:
     """The multi-target weather exporter as one WSGI callable."""
 
-    def __init__(self, config: Config, timeout_offset: float = 0.5) -> None:
+    def __init__(
+        self,
+        config: Config,
+        timeout_offset: float = 0.5,
+        config_path: str | None = None,
+        embedded: bool = False,
+    ) -> None:
         self.timeout_offset = timeout_offset
+        self.config_path = config_path
+        # True under our own CLI, whose gunicorn master re-reads the file on SIGHUP.
+        self.embedded = embedded
         self.url_map = Map(
             [
                 Rule("/", endpoint="index", methods=["GET"]),
@@ -92,18 +131,43 @@ class ExporterApp:
                 Rule("/config", endpoint="config", methods=["GET"]),
                 Rule("/-/healthy", endpoint="healthy", methods=["GET"]),
                 Rule("/-/ready", endpoint="ready", methods=["GET"]),
+                Rule("/-/reload", endpoint="reload", methods=["POST"]),
             ],
             strict_slashes=False,
             redirect_defaults=False,
         )
         self.state = self._install(config)
+        selfmetrics.record_reload(True)
+
+    @classmethod
+    def from_file(
+        cls, config_path: str | None, timeout_offset: float = 0.5, embedded: bool = False
+    ) -> ExporterApp:
+        """The app for a configuration file (or the built-in modules); ConfigError if invalid."""
+        return cls(read_config(config_path), timeout_offset, config_path, embedded)
 
     def _install(self, config: Config) -> ServingState:
         state = ServingState.build(config)
         logs.set_secrets(config.secrets)
         for name in config.modules:
             selfmetrics.declare_module(name)
+        _announce(config)
         return state
+
+    def reload(self) -> list[str]:
+        """Re-read the configuration and swap it in whole; the problems, if it stays as it was."""
+        try:
+            config = read_config(self.config_path)
+        except ConfigError as error:
+            selfmetrics.record_reload(False)
+            for problem in error.problems:
+                log_config.error(
+                    "reload failed, configuration unchanged", extra={"fields": {"problem": problem}}
+                )
+            return error.problems
+        self.state = self._install(config)  # one assignment: a probe sees old or new, whole
+        selfmetrics.record_reload(True)
+        return []
 
     # -- WSGI -----------------------------------------------------------------
 
@@ -194,6 +258,26 @@ class ExporterApp:
 
     def on_metrics(self, request: Request) -> Response:
         return metrics_response(REGISTRY, request)
+
+    def on_reload(self, request: Request) -> Response:
+        if not request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
+            problems = self.reload()  # one process: swap here
+        else:
+            # Several processes may serve: check the file here, for the answer, and let
+            # gunicorn's master restart the workers, which then all read the same file.
+            try:
+                read_config(self.config_path)
+                problems = []
+            except ConfigError as error:
+                problems = error.problems
+            if problems and not self.embedded:
+                # A user's own gunicorn would restart workers that cannot boot: stay put.
+                selfmetrics.record_reload(False)
+            else:
+                os.kill(os.getppid(), signal.SIGHUP)
+        if problems:
+            return _text("reload failed, configuration unchanged: " + "; ".join(problems), 500)
+        return _text("OK")
 
     def on_config(self, request: Request) -> Response:
         config = self.state.config

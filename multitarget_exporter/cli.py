@@ -17,8 +17,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from multitarget_exporter import __version__, logs
-from multitarget_exporter.config import ConfigError
-from multitarget_exporter.wsgi import create_app
+from multitarget_exporter.app import ExporterApp
+from multitarget_exporter.config import ConfigError, read_config
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -61,6 +61,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         dest="config_file",
         metavar="PATH",
         help="YAML file of modules (default: the built-in modules)",
+    )
+    parser.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="check the configuration file, print OK or its problems, and exit",
     )
     parser.add_argument(
         "--web.listen-address",
@@ -112,6 +118,11 @@ class EmbeddedGunicorn(BaseApplication):
     def load(self) -> Any:
         return self._app
 
+    def reload(self) -> None:
+        """On SIGHUP, before gunicorn forks new workers: they inherit what this loads."""
+        self._app.reload()
+        super().reload()
+
 
 def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """The gunicorn settings our flags stand for."""
@@ -135,15 +146,27 @@ def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _print_problems(error: ConfigError) -> None:
+    for problem in error.problems:
+        print(f"multitarget-exporter: config error: {problem}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until it is told to stop."""
     args = parse_args(argv)
+    if args.config_check:
+        try:
+            read_config(args.config_file)
+        except ConfigError as error:
+            _print_problems(error)
+            return 1
+        print(f"multitarget-exporter: {args.config_file or 'built-in modules'}: OK")
+        return 0
     logs.setup_logging(args.log_level, args.log_format)
     try:
-        app = create_app(args.config_file, args.timeout_offset, configure_logging=False)
+        app = ExporterApp.from_file(args.config_file, args.timeout_offset, embedded=True)
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"multitarget-exporter: config error: {problem}", file=sys.stderr)
+        _print_problems(error)
         return 1
     log.info(
         "starting",

@@ -431,6 +431,11 @@ def load_config(path: str) -> Config:
     return parse_config(document, source=path)
 
 
+def read_config(path: str | None) -> Config:
+    """The file's configuration, or the built-in modules when no file is named."""
+    return load_config(path) if path else builtin_config()
+
+
 def builtin_config(environ: Mapping[str, str] = os.environ) -> Config:
     """The modules that serve without a configuration file."""
     api_key = environ.get("OWM_API_KEY", "").strip()

@@ -16,9 +16,14 @@ SECRET_PLACEHOLDER = "<secret>"  # noqa: S105 - the mask, not a secret
 _SECRET_PARAMETER = re.compile(r"(?i)\b(appid|api_?key|apikey|key|token)=[^&\s'\"]*")
 
 
+# Masking a one- or two-letter "secret" wherever it occurs would garble every
+# line and protect nothing; credential fields are masked by name regardless.
+MIN_SECRET_LENGTH = 6
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """Replace every known secret, and every credential-bearing query value, in `text`."""
     for secret in secrets:
-        if secret:
+        if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, SECRET_PLACEHOLDER)
     return _SECRET_PARAMETER.sub(lambda m: f"{m[1]}={SECRET_PLACEHOLDER}", text)

@@ -41,3 +41,23 @@ def declare_module(module: str) -> None:
     """Make a module's series exist at zero before its first probe, so rate() works at once."""
     PROBES.labels(module, "success")
     PROBE_DURATION.labels(module)
+
+
+CONFIG_RELOAD_SUCCESS = Gauge(
+    "multitarget_exporter_config_last_reload_successful",
+    "Whether the last configuration reload succeeded (1) or failed (0).",
+    multiprocess_mode="livemin",
+)
+
+CONFIG_RELOAD_SUCCESS_TIME = Gauge(
+    "multitarget_exporter_config_last_reload_success_timestamp_seconds",
+    "When the configuration was last loaded successfully, as a Unix time.",
+    multiprocess_mode="livemax",
+)
+
+
+def record_reload(success: bool) -> None:
+    """Note a configuration load's outcome (the first load at start-up counts)."""
+    CONFIG_RELOAD_SUCCESS.set(1 if success else 0)
+    if success:
+        CONFIG_RELOAD_SUCCESS_TIME.set_to_current_time()

@@ -113,3 +113,19 @@ def test_landing_page_lists_modules_in_the_form(client):
 def test_trailing_slash_is_the_same_endpoint(client):
     assert client.get("/metrics/").status_code == 200
     assert client.get("/-/ready/").status_code == 200
+
+
+def test_reload_in_one_process(upstream, tmp_path):
+    path = tmp_path / "one.yml"
+    module = f'{{provider: openweathermap, api_key: unit-key, base_url: "{upstream.url}"}}'
+    path.write_text(f"modules:\n  default: {module}\n")
+    app = ExporterApp.from_file(str(path))
+    client = Client(app)
+    path.write_text(f"modules:\n  default: {module}\n  second: {module}\n")
+    assert client.post("/-/reload").status_code == 200
+    assert set(app.state.config.modules) == {"default", "second"}
+    path.write_text("modules: {default: {provider: nope}}\n")
+    response = client.post("/-/reload")
+    assert response.status_code == 500 and "'nope'" in response.get_data(as_text=True)
+    assert set(app.state.config.modules) == {"default", "second"}  # unchanged
+    assert client.get("/probe?target=Tokyo&module=second").status_code == 200

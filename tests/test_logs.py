@@ -57,4 +57,9 @@ def test_secrets_are_redacted_everywhere_in_a_line():
 def test_redact_masks_credential_parameters_of_unknown_keys():
     text = "HTTPConnectionPool(host='h'): /x?q=London&appid=abcdef&units=metric"
     assert redact(text) == "HTTPConnectionPool(host='h'): /x?q=London&appid=<secret>&units=metric"
-    assert redact("the key zzz leaked", ["zzz"]) == "the key <secret> leaked"
+    assert redact("the key zzzzzz leaked", ["zzzzzz"]) == "the key <secret> leaked"
+
+
+def test_short_strings_are_not_masked_everywhere():
+    assert redact("multitarget_exporter", ["x"]) == "multitarget_exporter"
+    assert redact("q=a&appid=x", ["x"]) == "q=a&appid=<secret>"
