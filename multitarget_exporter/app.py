@@ -10,10 +10,12 @@ import html
 import logging
 import os
 import signal
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 import yaml
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
@@ -32,6 +34,7 @@ from multitarget_exporter.config import (
     read_config,
 )
 from multitarget_exporter.exposition import metrics_response
+from multitarget_exporter.history import HistoryEntry, MemoryHistory, ProbeHistory
 from multitarget_exporter.probe import SCRAPE_TIMEOUT_HEADER, probe_timeout, run_probe
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import PROVIDERS, Provider
@@ -118,9 +121,11 @@ class ExporterApp:
         timeout_offset: float = 0.5,
         config_path: str | None = None,
         embedded: bool = False,
+        history: ProbeHistory | None = None,
     ) -> None:
         self.timeout_offset = timeout_offset
         self.config_path = config_path
+        self.history = history if history is not None else MemoryHistory()
         # True under our own CLI, whose gunicorn master re-reads the file on SIGHUP.
         self.embedded = embedded
         self.url_map = Map(
@@ -129,6 +134,7 @@ class ExporterApp:
                 Rule("/probe", endpoint="probe", methods=["GET"]),
                 Rule("/metrics", endpoint="metrics", methods=["GET"]),
                 Rule("/config", endpoint="config", methods=["GET"]),
+                Rule("/logs", endpoint="logs", methods=["GET"]),
                 Rule("/-/healthy", endpoint="healthy", methods=["GET"]),
                 Rule("/-/ready", endpoint="ready", methods=["GET"]),
                 Rule("/-/reload", endpoint="reload", methods=["POST"]),
@@ -141,10 +147,14 @@ class ExporterApp:
 
     @classmethod
     def from_file(
-        cls, config_path: str | None, timeout_offset: float = 0.5, embedded: bool = False
+        cls,
+        config_path: str | None,
+        timeout_offset: float = 0.5,
+        embedded: bool = False,
+        history: ProbeHistory | None = None,
     ) -> ExporterApp:
         """The app for a configuration file (or the built-in modules); ConfigError if invalid."""
-        return cls(read_config(config_path), timeout_offset, config_path, embedded)
+        return cls(read_config(config_path), timeout_offset, config_path, embedded, history)
 
     def _install(self, config: Config) -> ServingState:
         state = ServingState.build(config)
@@ -218,6 +228,7 @@ class ExporterApp:
         level = logging.INFO if result.failure is None else logging.WARNING
         probe_log.add(level, "probe finished", **fields)
         log.log(level, "probe finished", extra={"fields": fields})
+        self._remember(module.name, target, outcome, result.duration_seconds, probe_log)
 
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ProbeCollector(result))
@@ -279,6 +290,37 @@ class ExporterApp:
             return _text("reload failed, configuration unchanged: " + "; ".join(problems), 500)
         return _text("OK")
 
+    def _remember(
+        self, module: str, target: str, outcome: str, duration: float, probe_log: ProbeLog
+    ) -> None:
+        """Keep the probe in the history; a history that fails must not fail the probe."""
+        try:
+            self.history.record(time.time(), module, target, outcome, duration, probe_log)
+        except Exception:
+            log_config.exception("could not record the probe in the history")
+
+    def on_logs(self, request: Request) -> Response:
+        args = request.args
+        if "id" in args and ("target" in args or "module" in args):
+            return _text("give id=N, or target=T with an optional module=M, not both", 400)
+        if "id" in args:
+            probe_id = args.get("id", "")
+            if not probe_id.isdigit() or len(probe_id) > 18:
+                return _text("id must be a probe number", 400)
+            entry = self.history.get(int(probe_id))
+        elif args.get("target"):
+            entry = self.history.latest(args.get("module") or DEFAULT_MODULE, args["target"])
+        else:
+            return _text("give id=N, or target=T with an optional module=M", 400)
+        if entry is None:
+            return _text("no such probe in the history (it keeps the most recent ones)", 404)
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.time))
+        head = (
+            f"Probe {entry.id}: module={entry.module} target={entry.target!r} "
+            f"outcome={entry.outcome} duration_seconds={entry.duration_seconds:.6f} at {when}\n\n"
+        )
+        return _text(redact(head + entry.log.text(), self.state.config.secrets))
+
     def on_config(self, request: Request) -> Response:
         config = self.state.config
         source = config.source or "built-in modules (no --config.file)"
@@ -303,13 +345,35 @@ class ExporterApp:
             for name in sorted(self.state.config.modules)
         )
         page = _LANDING_PAGE.format(
-            version=html.escape(__version__), modules=modules, options=options
+            version=html.escape(__version__),
+            modules=modules,
+            options=options,
+            failures=_history_rows(self.history.recent(failures=True)),
+            probes=_history_rows(self.history.recent(failures=False)),
+            limit=self.history.limit,
         )
         response = Response(page, content_type="text/html; charset=utf-8")
         response.headers["Content-Security-Policy"] = (
             "default-src 'none'; style-src 'unsafe-inline'"
         )
         return response
+
+
+def _history_rows(entries: list[HistoryEntry]) -> str:
+    if not entries:
+        return '<tr><td colspan="6">none yet</td></tr>'
+    rows = []
+    for entry in entries:
+        query = urlencode({"target": entry.target, "module": entry.module})
+        when = time.strftime("%H:%M:%S", time.gmtime(entry.time))
+        rows.append(
+            f"<tr><td>{when}</td><td>{html.escape(entry.module)}</td>"
+            f"<td>{html.escape(entry.target)}</td><td>{html.escape(entry.outcome)}</td>"
+            f"<td>{entry.duration_seconds:.3f}s</td>"
+            f'<td><a href="logs?id={entry.id}">log</a> '
+            f'<a href="logs?{html.escape(query)}">latest</a></td></tr>'
+        )
+    return "".join(rows)
 
 
 _LANDING_PAGE = """<!DOCTYPE html>
@@ -330,10 +394,18 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em}
 <form action="probe" method="get">
 <label>Target <input name="target" placeholder="London,GB" required maxlength="256"></label>
 <label>Module <select name="module">{options}</select></label>
+<label><input type="checkbox" name="debug" value="true"> debug</label>
 <input type="submit" value="Probe">
 </form>
 <p>Targets: <code>London</code>, <code>London,GB</code>, <code>Springfield,IL,US</code>,
 <code>id:2643743</code>, <code>51.5085,-0.1257</code>, <code>zip:94040,US</code>.</p>
+<h2>Recent failures</h2>
+<table><tr><th>time (UTC)</th><th>module</th><th>target</th><th>outcome</th><th>duration</th>
+<th></th></tr>{failures}</table>
+<h2>Recent probes</h2>
+<table><tr><th>time (UTC)</th><th>module</th><th>target</th><th>outcome</th><th>duration</th>
+<th></th></tr>{probes}</table>
+<p>The last {limit} successes and the last {limit} failures are kept.</p>
 <h2>Modules</h2>
 <table><tr><th>name</th><th>provider</th><th>timeout</th></tr>{modules}</table>
 </body>

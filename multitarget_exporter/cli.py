@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +22,7 @@ from gunicorn.app.base import BaseApplication
 from multitarget_exporter import __version__, logs
 from multitarget_exporter.app import ExporterApp
 from multitarget_exporter.config import ConfigError, read_config
+from multitarget_exporter.history import DEFAULT_LIMIT, SqliteHistory
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -40,6 +44,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _history_limit(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 100_000:
+        raise argparse.ArgumentTypeError("must be between 0 and 100000")
     return value
 
 
@@ -95,6 +106,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--threads", default=32, type=_positive_int, help="threads per worker (default 32)"
+    )
+    parser.add_argument(
+        "--history.limit",
+        dest="history_limit",
+        default=DEFAULT_LIMIT,
+        type=_history_limit,
+        metavar="N",
+        help=f"recent successes, and failures, kept for / and /logs (default {DEFAULT_LIMIT})",
     )
     parser.add_argument(
         "--version", action="version", version=f"multitarget_exporter {__version__}"
@@ -163,8 +182,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"multitarget-exporter: {args.config_file or 'built-in modules'}: OK")
         return 0
     logs.setup_logging(args.log_level, args.log_format)
+    # Private to this exporter: the workers share the probe history through it.
+    state_dir = tempfile.mkdtemp(prefix="multitarget_exporter.")
+    owner = os.getpid()
     try:
-        app = ExporterApp.from_file(args.config_file, args.timeout_offset, embedded=True)
+        return _serve(args, state_dir)
+    finally:
+        # gunicorn's workers are forks of this process and unwind through this very
+        # frame when they exit: only the master may remove what the workers share.
+        if os.getpid() == owner:
+            shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, state_dir: str) -> int:
+    history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), args.history_limit)
+    try:
+        app = ExporterApp.from_file(
+            args.config_file, args.timeout_offset, embedded=True, history=history
+        )
     except ConfigError as error:
         _print_problems(error)
         return 1

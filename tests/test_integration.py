@@ -279,7 +279,7 @@ def test_allowed_targets(exporter, fake_upstream):
     [
         ("GET", "/nope", 404),
         ("GET", "/probe/extra", 404),
-        ("GET", "/logs", 404),
+        ("GET", "/history", 404),
         ("POST", "/probe?target=London", 405),
         ("PUT", "/metrics", 405),
         ("DELETE", "/", 405),
@@ -487,6 +487,9 @@ def test_the_key_never_leaves_the_process(exporter_factory, fake_upstream):
     noisy.get("/metrics")
     noisy.get("/")
     noisy.get("/config")
+    noisy.get("/logs", params={"target": "London", "module": "refused"})
+    for probe_id in range(1, 40):
+        noisy.get("/logs", params={"id": str(probe_id)})
     noisy.get("/probe", params={"target": "London", "module": "refused", "debug": "true"})
     for response in noisy.responses:
         assert OWM_KEY not in response.text
