@@ -23,6 +23,12 @@ from multitarget_exporter import __version__, logs
 from multitarget_exporter.app import ExporterApp
 from multitarget_exporter.config import ConfigError, read_config
 from multitarget_exporter.history import DEFAULT_LIMIT, SqliteHistory
+from multitarget_exporter.webconfig import (
+    WebConfig,
+    WebGuard,
+    gunicorn_tls_options,
+    load_web_config,
+)
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -88,6 +94,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="where to listen (default :9265)",
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS, basic auth, rate limit and headers, in exporter-toolkit's web-config.yml format",
+    )
+    parser.add_argument(
         "--timeout-offset",
         dest="timeout_offset",
         default=0.5,
@@ -124,9 +136,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 class EmbeddedGunicorn(BaseApplication):
     """gunicorn serving one already-built app, configured from our flags only."""
 
-    def __init__(self, app: Any, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: ExporterApp,
+        options: dict[str, Any],
+        web: WebConfig | None = None,
+        web_config_file: str | None = None,
+        state_dir: str = "",
+    ) -> None:
         self._app = app
         self._options = options
+        self._web_config_file = web_config_file
+        self._state_dir = state_dir
+        self._options.update(gunicorn_tls_options(web.tls if web else None))
+        self._served: Any = WebGuard(app, web) if web else app
         super().__init__()
 
     def load_config(self) -> None:
@@ -135,11 +158,23 @@ class EmbeddedGunicorn(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return self._app
+        return self._served
 
     def reload(self) -> None:
         """On SIGHUP, before gunicorn forks new workers: they inherit what this loads."""
         self._app.reload()
+        if self._web_config_file and isinstance(self._served, WebGuard):
+            try:
+                web = load_web_config(self._web_config_file, self._state_dir)
+            except ConfigError as error:
+                for problem in error.problems:
+                    log.error(
+                        "web config reload failed, unchanged",
+                        extra={"fields": {"problem": problem}},
+                    )
+            else:
+                self._served = WebGuard(self._app, web)
+                self._options.update(gunicorn_tls_options(web.tls))
         super().reload()
 
 
@@ -197,12 +232,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _serve(args: argparse.Namespace, state_dir: str) -> int:
     history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), args.history_limit)
     try:
+        web = load_web_config(args.web_config_file, state_dir) if args.web_config_file else None
         app = ExporterApp.from_file(
             args.config_file, args.timeout_offset, embedded=True, history=history
         )
     except ConfigError as error:
         _print_problems(error)
         return 1
+    options = gunicorn_options(args)
+    server = EmbeddedGunicorn(app, options, web, args.web_config_file, state_dir)
     log.info(
         "starting",
         extra={
@@ -214,5 +252,5 @@ def _serve(args: argparse.Namespace, state_dir: str) -> int:
             }
         },
     )
-    EmbeddedGunicorn(app, gunicorn_options(args)).run()
+    server.run()
     return 0

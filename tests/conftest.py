@@ -21,7 +21,7 @@ import requests
 
 # Recognisable, so a leak anywhere is found by a plain substring search.
 OWM_KEY = "IT-owm-KEY-3f9c2a7b51e8d640"
-_LISTENING = re.compile(r"Listening at: http://([\d.]+):(\d+)")
+_LISTENING = re.compile(r"Listening at: (https?)://([\d.]+):(\d+)")
 
 
 class FakeUpstream:
@@ -72,7 +72,7 @@ def wait_for_listening(process: subprocess.Popen, log_path: Path, timeout: float
         text = log_path.read_text("utf-8", "replace") if log_path.exists() else ""
         match = _LISTENING.search(text)
         if match:
-            return f"http://{match[1]}:{match[2]}"
+            return f"{match[1]}://{match[2]}:{match[3]}"
         if process.poll() is not None:
             raise RuntimeError(f"exited with {process.returncode} before listening:\n{text}")
         time.sleep(0.05)
@@ -82,10 +82,20 @@ def wait_for_listening(process: subprocess.Popen, log_path: Path, timeout: float
 class Exporter:
     """One exporter process; every response it gave is kept for leak scans."""
 
-    def __init__(self, command: Sequence[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        command: Sequence[str],
+        env: dict[str, str],
+        log_path: Path,
+        verify: str | bool = True,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.log_path = log_path
         self.responses: list[requests.Response] = []
         self._log = log_path.open("wb")
+        self.session = requests.Session()
+        self.session.verify = verify
+        self.session.auth = auth
         self.process = subprocess.Popen(
             list(command), env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -95,13 +105,18 @@ class Exporter:
         except Exception:
             self.stop()
             raise
-        self.session = requests.Session()
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                ready = requests.get(
+                    f"{self.url}/-/ready",
+                    timeout=2,
+                    verify=self.session.verify,
+                    auth=self.session.auth,
+                )
+                if ready.status_code == 200:
                     return
             except requests.ConnectionError:
                 pass
@@ -110,6 +125,8 @@ class Exporter:
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 30)
+        # requests prefers REQUESTS_CA_BUNDLE to the session's own setting: be explicit.
+        kwargs.setdefault("verify", self.session.verify)
         response = self.session.request(method, f"{self.url}{path}", **kwargs)
         self.responses.append(response)
         return response
@@ -220,6 +237,7 @@ def exporter_factory(fake_upstream, tmp_path_factory):
         args: Sequence[str] = (),
         env: dict | None = None,
         command: Sequence[str] | None = None,
+        **client,
     ) -> Exporter:
         index = len(started)
         argv = list(
@@ -230,7 +248,9 @@ def exporter_factory(fake_upstream, tmp_path_factory):
             path = directory / f"config-{index}.yml"
             path.write_text(config)
             argv += ["--config.file", str(path)]
-        exporter = Exporter([*argv, *args], env or exporter_env(), directory / f"log-{index}.txt")
+        exporter = Exporter(
+            [*argv, *args], env or exporter_env(), directory / f"log-{index}.txt", **client
+        )
         started.append(exporter)
         return exporter
 
