@@ -258,3 +258,13 @@ def test_web_config_is_reread_on_reload(exporter_factory, fake_upstream, tmp_pat
         headers={"Connection": "close"},
     )
     assert old.status_code == 401
+
+
+def test_example_web_config_loads_and_its_documented_password_works(tmp_path):
+    from pathlib import Path
+
+    example = Path(__file__).parent.parent / "examples" / "web-config.yml"
+    config = load_web_config(str(example), str(tmp_path))
+    assert bcrypt.checkpw(b"change me", config.users["prometheus"])
+    assert config.headers["X-Frame-Options"] == "deny"
+    assert (config.rate_interval_seconds, config.rate_burst) == (0.1, 50)
