@@ -418,17 +418,21 @@ def parse_config(document: Any, source: str | None = None) -> Config:
     return Config(MappingProxyType(modules), cache, source, pending)
 
 
-def load_config(path: str) -> Config:
-    """Read and validate a configuration file."""
+def read_yaml(path: str) -> Any:
+    """A YAML file's document, or ConfigError with one line saying why it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+            return yaml.safe_load(handle)
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or "not UTF-8 text"
         raise ConfigError([f"cannot read {path}: {reason}"]) from None
     except yaml.YAMLError as error:
         raise ConfigError([f"{path} is not valid YAML: {' '.join(str(error).split())}"]) from None
-    return parse_config(document, source=path)
+
+
+def load_config(path: str) -> Config:
+    """Read and validate a configuration file."""
+    return parse_config(read_yaml(path), source=path)
 
 
 def read_config(path: str | None) -> Config:

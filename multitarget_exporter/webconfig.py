@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import bcrypt
-import yaml
 
-from multitarget_exporter.config import ConfigError, parse_duration
+from multitarget_exporter.config import ConfigError, parse_duration, read_yaml
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -239,14 +238,7 @@ def _rate(raw: Any, problems: list[str]) -> tuple[float, int]:
 
 def load_web_config(path: str, state_dir: str) -> WebConfig:
     """Read and validate a web configuration file, or raise ConfigError naming every problem."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        raise ConfigError([f"cannot read {path}: {reason}"]) from None
-    except yaml.YAMLError as error:
-        raise ConfigError([f"{path} is not valid YAML: {' '.join(str(error).split())}"]) from None
+    document = read_yaml(path)
     if document is not None and not isinstance(document, dict):
         raise ConfigError(["web config: must be a mapping"])
     problems: list[str] = []

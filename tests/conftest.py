@@ -157,6 +157,22 @@ class Exporter:
         return self.process.returncode
 
 
+def users_gunicorn(*options: str) -> list[str]:
+    """The command a user runs to serve the app from their own gunicorn."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "multitarget_exporter.wsgi:create_app()",
+        "--bind",
+        "127.0.0.1:0",
+        "--worker-class",
+        "gthread",
+        "--no-control-socket",
+        *options,
+    ]
+
+
 def exporter_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OWM_", "MULTITARGET_"))}
     env.update({"IT_OWM_KEY": OWM_KEY, "PYTHONUNBUFFERED": "1"}, **extra)

@@ -10,7 +10,7 @@ import pytest
 
 from multitarget_exporter import __version__
 from multitarget_exporter.cli import gunicorn_bind
-from tests.conftest import exporter_env, samples, standard_config
+from tests.conftest import exporter_env, samples, standard_config, users_gunicorn
 
 EXPORTER = [sys.executable, "-m", "multitarget_exporter"]
 
@@ -124,19 +124,7 @@ def test_several_workers_serve_probes(exporter_factory, fake_upstream):
 def test_app_under_a_users_own_gunicorn(exporter_factory, fake_upstream, tmp_path):
     config = tmp_path / "exporter.yml"
     config.write_text(standard_config(fake_upstream.url, exporter_factory.dead_port))
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "multitarget_exporter.wsgi:create_app()",
-        "--bind",
-        "127.0.0.1:0",
-        "--worker-class",
-        "gthread",
-        "--threads",
-        "8",
-        "--no-control-socket",
-    ]
+    command = users_gunicorn("--threads", "8")
     env = exporter_env(MULTITARGET_EXPORTER_CONFIG=str(config))
     exporter = exporter_factory(None, env=env, command=command)
     metrics = samples(exporter.probe("Reykjavik", module="quick").text)

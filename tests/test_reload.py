@@ -10,7 +10,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import exporter_env, samples
+from tests.conftest import exporter_env, samples, users_gunicorn
 
 
 def config_text(fake_url: str, extra_module: str | None = None) -> str:
@@ -125,19 +125,7 @@ def test_reload_wants_post(workers3):
 def test_reload_under_a_users_own_gunicorn(exporter_factory, fake_upstream, tmp_path):
     path = tmp_path / "users.yml"
     path.write_text(config_text(fake_upstream.url))
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "multitarget_exporter.wsgi:create_app()",
-        "--bind",
-        "127.0.0.1:0",
-        "--workers",
-        "2",
-        "--worker-class",
-        "gthread",
-        "--no-control-socket",
-    ]
+    command = users_gunicorn("--workers", "2")
     exporter = exporter_factory(
         None, command=command, env=exporter_env(MULTITARGET_EXPORTER_CONFIG=str(path))
     )
