@@ -89,6 +89,7 @@ class Exporter:
         log_path: Path,
         verify: str | bool = True,
         auth: tuple[str, str] | None = None,
+        cert: tuple[str, str] | None = None,
     ) -> None:
         self.log_path = log_path
         self.responses: list[requests.Response] = []
@@ -96,6 +97,7 @@ class Exporter:
         self.session = requests.Session()
         self.session.verify = verify
         self.session.auth = auth
+        self.session.cert = cert
         self.process = subprocess.Popen(
             list(command), env=env, stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -115,6 +117,7 @@ class Exporter:
                     timeout=2,
                     verify=self.session.verify,
                     auth=self.session.auth,
+                    cert=self.session.cert,
                 )
                 if ready.status_code == 200:
                     return

@@ -268,3 +268,94 @@ def test_example_web_config_loads_and_its_documented_password_works(tmp_path):
     assert bcrypt.checkpw(b"change me", config.users["prometheus"])
     assert config.headers["X-Frame-Options"] == "deny"
     assert (config.rate_interval_seconds, config.rate_burst) == (0.1, 50)
+
+
+def test_client_certificates_are_required_and_verified(
+    exporter_factory, fake_upstream, tmp_path, certificate
+):
+    cert, key = certificate
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    ca_key, ca_cert = tmp_path / "ca.key", tmp_path / "ca.pem"
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_cert),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test clients CA",
+    )
+    client_key, client_csr, client_cert = (tmp_path / n for n in ("c.key", "c.csr", "c.pem"))
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(client_key),
+        "-out",
+        str(client_csr),
+        "-subj",
+        "/CN=prometheus",
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(client_csr),
+        "-CA",
+        str(ca_cert),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(client_cert),
+        "-days",
+        "1",
+    )
+    stranger_key, stranger_cert = tmp_path / "s.key", tmp_path / "s.pem"
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(stranger_key),
+        "-out",
+        str(stranger_cert),
+        "-days",
+        "1",
+        "-subj",
+        "/CN=stranger",
+    )
+    path = web_config(
+        tmp_path,
+        f"""
+tls_server_config:
+  cert_file: {cert}
+  key_file: {key}
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: {ca_cert}
+""",
+    )
+    client = (str(client_cert), str(client_key))
+    exporter = exporter_factory(
+        standard_config(fake_upstream.url, exporter_factory.dead_port),
+        args=["--web.config.file", path],
+        verify=str(cert),
+        cert=client,
+    )
+    assert samples(exporter.probe("Sydney").text)["probe_success"] == 1
+    for wrong in (None, (str(stranger_cert), str(stranger_key))):
+        with pytest.raises((requests.exceptions.SSLError, requests.ConnectionError)):
+            requests.get(f"{exporter.url}/-/healthy", verify=str(cert), cert=wrong, timeout=5)
