@@ -24,6 +24,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter import __version__, logs, selfmetrics
+from multitarget_exporter.cache import MemoryCache, TokenBucket
 from multitarget_exporter.collector import ProbeCollector
 from multitarget_exporter.config import (
     DEFAULT_MODULE,
@@ -54,13 +55,19 @@ class ServingState:
 
     config: Config
     providers: Mapping[str, Provider]
+    buckets: Mapping[str, TokenBucket]
 
     @classmethod
     def build(cls, config: Config) -> ServingState:
         providers = {
             name: PROVIDERS[module.provider](module) for name, module in config.modules.items()
         }
-        return cls(config, MappingProxyType(providers))
+        buckets = {
+            name: TokenBucket(module.rate_limit)
+            for name, module in config.modules.items()
+            if module.rate_limit is not None
+        }
+        return cls(config, MappingProxyType(providers), MappingProxyType(buckets))
 
 
 def _text(body: str, status: int = 200) -> Response:
@@ -142,6 +149,7 @@ class ExporterApp:
             strict_slashes=False,
             redirect_defaults=False,
         )
+        self.cache = MemoryCache(config.cache.max_entries)
         self.state = self._install(config)
         selfmetrics.record_reload(True)
 
@@ -158,6 +166,8 @@ class ExporterApp:
 
     def _install(self, config: Config) -> ServingState:
         state = ServingState.build(config)
+        if config.cache.max_entries != self.cache.max_entries:
+            self.cache = MemoryCache(config.cache.max_entries)
         logs.set_secrets(config.secrets)
         for name in config.modules:
             selfmetrics.declare_module(name)
@@ -211,7 +221,15 @@ class ExporterApp:
             module.timeout_seconds, request.headers.get(SCRAPE_TIMEOUT_HEADER), self.timeout_offset
         )
         probe_log = ProbeLog()
-        result = run_probe(provider, location, timeout, probe_log)
+        result = run_probe(
+            module,
+            provider,
+            location,
+            timeout,
+            probe_log,
+            cache=self.cache if module.cache_ttl_seconds > 0 else None,
+            bucket=state.buckets.get(module.name),
+        )
         outcome = "success" if result.failure is None else result.failure.reason.value
         selfmetrics.observe_probe(module.name, outcome, result.duration_seconds)
         fields = {

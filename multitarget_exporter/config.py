@@ -385,13 +385,13 @@ def _not_in_force(document: dict[str, Any], modules: Mapping[str, ModuleConfig])
     raw_modules = document.get("modules") or {}
     for name, module in modules.items():
         raw = raw_modules.get(name) or {}
-        for key in ("cache_ttl", "rate_limit", "geocoding_url"):
-            if raw.get(key) is not None:
-                pending.append(f"modules.{name}.{key}")
+        if raw.get("geocoding_url") is not None:
+            pending.append(f"modules.{name}.geocoding_url")
         if module.air_quality:
             pending.append(f"modules.{name}.air_quality")
-    if document.get("cache") is not None:
-        pending.append("cache")
+    cache = document.get("cache") or {}
+    if cache.get("backend") == "redis":
+        pending.append("cache.backend")
     return pending
 
 

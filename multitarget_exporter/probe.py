@@ -7,6 +7,9 @@ import math
 import time
 from dataclasses import replace
 
+from multitarget_exporter import selfmetrics
+from multitarget_exporter.cache import ReadingCache, TokenBucket, cache_key, ttl_for
+from multitarget_exporter.config import ModuleConfig
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import Provider
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
@@ -38,20 +41,56 @@ def probe_timeout(module_timeout: float, scrape_timeout: str | None, offset: flo
 
 
 def run_probe(
-    provider: Provider, location: Location, timeout_seconds: float, probe_log: ProbeLog
+    module: ModuleConfig,
+    provider: Provider,
+    location: Location,
+    timeout_seconds: float,
+    probe_log: ProbeLog,
+    cache: ReadingCache | None = None,
+    bucket: TokenBucket | None = None,
 ) -> ProbeResult:
-    """Fetch one reading within `timeout_seconds`; failures come back as values."""
+    """One reading within `timeout_seconds`, from the cache where it may; failures as values."""
     started = time.perf_counter()
+    deadline = Deadline(timeout_seconds)
     probe_log.debug(
         "probing",
         provider=provider.name,
         location=location.key,
         timeout_seconds=round(timeout_seconds, 3),
     )
+
+    def fetch() -> ProbeResult:
+        if bucket is not None and not bucket.take():
+            selfmetrics.RATE_LIMITED.labels(module.name).inc()
+            detail = f"module rate_limit {bucket.rate} reached; no upstream call made"
+            return ProbeResult(None, Failure(FailureReason.RATE_LIMITED, detail))
+        return _fetch(provider, location, deadline, probe_log)
+
+    if cache is None:
+        result, outcome = fetch(), "miss"
+    else:
+        key = cache_key(module, location)
+        result, outcome = cache.fetch_through(
+            key, fetch, lambda fetched: ttl_for(module, fetched), deadline
+        )
+        selfmetrics.CACHE_ENTRIES.set(len(cache))
+    selfmetrics.CACHE_REQUESTS.labels(outcome).inc()
+    if outcome != "miss":
+        probe_log.debug(
+            "answered from the cache" if outcome == "hit" else "shared a fetch already in flight",
+            cache=outcome,
+        )
+    return replace(
+        result, cache_hit=outcome != "miss", duration_seconds=time.perf_counter() - started
+    )
+
+
+def _fetch(
+    provider: Provider, location: Location, deadline: Deadline, probe_log: ProbeLog
+) -> ProbeResult:
     try:
-        result = provider.fetch(location, Deadline(timeout_seconds), probe_log)
+        return provider.fetch(location, deadline, probe_log)
     except Exception as error:  # a provider bug must not become a 500 for the scraper
         log.exception("provider raised", extra={"fields": {"provider": provider.name}})
         failure = Failure(FailureReason.INVALID_RESPONSE, f"internal error: {type(error).__name__}")
-        result = ProbeResult(None, failure)
-    return replace(result, duration_seconds=time.perf_counter() - started)
+        return ProbeResult(None, failure)

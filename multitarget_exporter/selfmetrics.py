@@ -41,6 +41,7 @@ def declare_module(module: str) -> None:
     """Make a module's series exist at zero before its first probe, so rate() works at once."""
     PROBES.labels(module, "success")
     PROBE_DURATION.labels(module)
+    RATE_LIMITED.labels(module)
 
 
 CONFIG_RELOAD_SUCCESS = Gauge(
@@ -61,3 +62,45 @@ def record_reload(success: bool) -> None:
     CONFIG_RELOAD_SUCCESS.set(1 if success else 0)
     if success:
         CONFIG_RELOAD_SUCCESS_TIME.set_to_current_time()
+
+
+UPSTREAM_REQUESTS = Counter(
+    "multitarget_exporter_upstream_requests",
+    "Requests made to upstream APIs, by provider, endpoint and HTTP status"
+    " (or the failure reason when no status came).",
+    ["provider", "endpoint", "code"],
+)
+
+UPSTREAM_DURATION = Histogram(
+    "multitarget_exporter_upstream_request_duration_seconds",
+    "How long upstream requests took, by provider and endpoint.",
+    ["provider", "endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+CACHE_REQUESTS = Counter(
+    "multitarget_exporter_cache_requests",
+    "Probes by how the cache served them: hit, miss (an upstream fetch), or coalesced"
+    " (shared a fetch already in flight).",
+    ["result"],
+)
+for _result in ("hit", "miss", "coalesced"):
+    CACHE_REQUESTS.labels(_result)
+
+CACHE_ENTRIES = Gauge(
+    "multitarget_exporter_cache_entries",
+    "Results held in the in-memory cache (summed over worker processes).",
+    multiprocess_mode="livesum",
+)
+
+RATE_LIMITED = Counter(
+    "multitarget_exporter_rate_limited",
+    "Upstream calls refused by a module's rate_limit.",
+    ["module"],
+)
+
+
+def observe_upstream(provider: str, endpoint: str, code: str, seconds: float) -> None:
+    """Count one upstream request."""
+    UPSTREAM_REQUESTS.labels(provider, endpoint, code).inc()
+    UPSTREAM_DURATION.labels(provider, endpoint).observe(seconds)

@@ -26,7 +26,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from multitarget_exporter import __version__
+from multitarget_exporter import __version__, selfmetrics
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.reading import Failure, FailureReason
 from multitarget_exporter.redact import redact
@@ -292,6 +292,33 @@ def _exchange_within(
         _exchange.ticket = None
     response.raw.release_conn()  # read to the end: the connection is reusable
     return Exchange(response.status_code, body=body)
+
+
+class Upstream:
+    """One provider's way out: its pooled session, its secrets, its request metrics."""
+
+    def __init__(self, provider: str, secrets: tuple[str, ...] = ()) -> None:
+        self.provider = provider
+        self.secrets = secrets
+
+    def get(
+        self,
+        endpoint: str,
+        url: str,
+        params: Mapping[str, str],
+        deadline: Deadline,
+        log: ProbeLog | None = None,
+    ) -> Exchange:
+        """GET under the deadline, counted as `endpoint` in the exporter's metrics."""
+        started = time.perf_counter()
+        exchange = get(session_for(self.provider), url, params, deadline, self.secrets, log)
+        code = (
+            str(exchange.status_code)
+            if exchange.status_code
+            else (exchange.failure.reason.value if exchange.failure else "0")
+        )
+        selfmetrics.observe_upstream(self.provider, endpoint, code, time.perf_counter() - started)
+        return exchange
 
 
 def reason_for_status(status_code: int) -> FailureReason | None:

@@ -211,6 +211,11 @@ modules:
     api_key: ${{IT_OWM_KEY}}
     base_url: {fake_url}
     language: de
+  nocache:
+    provider: openweathermap
+    api_key: ${{IT_OWM_KEY}}
+    base_url: {fake_url}
+    cache_ttl: 0s
   europe:
     provider: openweathermap
     api_key: ${{IT_OWM_KEY}}

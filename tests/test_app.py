@@ -75,7 +75,7 @@ def test_a_provider_bug_is_a_failed_probe_not_a_500(client, monkeypatch):
         raise KeyError("surprise")
 
     monkeypatch.setattr(provider, "fetch", broken)
-    response = client.get("/probe?target=Tokyo")
+    response = client.get("/probe?target=Never-probed-before")
     assert response.status_code == 200
     assert 'probe_failure_info{reason="invalid_response"} 1.0' in response.get_data(as_text=True)
 

@@ -365,11 +365,14 @@ def test_exporter_metrics(exporter):
 
 
 def test_upstream_connections_are_reused(exporter, fake_upstream):
-    exporter.probe("Sydney")  # warm the pool
-    before = fake_upstream.summary()["connections"]
+    exporter.probe("Sydney", module="nocache")  # warm the pool
+    before = fake_upstream.summary()
     for _ in range(5):
-        assert samples(exporter.probe("Sydney").text)["probe_success"] == 1
-    assert fake_upstream.summary()["connections"] == before
+        metrics = samples(exporter.probe("Sydney", module="nocache").text)
+        assert metrics["probe_success"] == 1 and metrics["probe_cache_hit"] == 0
+    after = fake_upstream.summary()
+    assert after["by_path"]["/data/2.5/weather"] - before["by_path"]["/data/2.5/weather"] == 5
+    assert after["connections"] == before["connections"]
 
 
 # -- configuration and debug -----------------------------------------------------------
@@ -389,6 +392,7 @@ def test_config_shows_the_effective_configuration_without_secrets(exporter):
         "wrong_key",
         "refused",
         "german",
+        "nocache",
         "europe",
     }
     assert config["modules"]["default"]["api_key"] == "<secret>"

@@ -140,6 +140,7 @@ class OpenWeatherMap:
     def __init__(self, module: ModuleConfig) -> None:
         self._url = f"{module.base_url}/data/2.5/weather"
         self._secrets = (module.api_key,) if module.api_key else ()
+        self._upstream = upstream.Upstream(self.name, self._secrets)
         self._common = {"units": "metric", "lang": module.language, "appid": module.api_key}
 
     def unsupported(self, location: Location) -> str | None:
@@ -147,8 +148,7 @@ class OpenWeatherMap:
 
     def fetch(self, location: Location, deadline: upstream.Deadline, log: ProbeLog) -> ProbeResult:
         params = {**query_for(location), **self._common}
-        session = upstream.session_for(self.name)
-        exchange = upstream.get(session, self._url, params, deadline, self._secrets, log)
+        exchange = self._upstream.get("weather", self._url, params, deadline, log)
         if exchange.failure is not None:
             return ProbeResult(None, exchange.failure, exchange.status_code)
         failed = status_failure(exchange.status_code, exchange.body, self._secrets)
