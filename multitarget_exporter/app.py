@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import yaml
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -150,6 +158,7 @@ class ExporterApp:
             redirect_defaults=False,
         )
         self.cache = MemoryCache(config.cache.max_entries)
+        self._own_registry: Collector | None = None
         self.state = self._install(config)
         selfmetrics.record_reload(True)
 
@@ -286,7 +295,20 @@ class ExporterApp:
         return module, provider, target, location
 
     def on_metrics(self, request: Request) -> Response:
-        return metrics_response(REGISTRY, request)
+        return metrics_response(self._exporter_registry(), request)
+
+    def _exporter_registry(self) -> Collector:
+        """The process's own metrics, or, with several processes, every worker's added up."""
+        if self._own_registry is None:
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                registry = CollectorRegistry()
+                MultiProcessCollector(registry)
+                ProcessCollector(registry=registry)  # the answering process's own
+                PlatformCollector(registry=registry)
+                self._own_registry = registry
+            else:
+                self._own_registry = REGISTRY
+        return self._own_registry
 
     def on_reload(self, request: Request) -> Response:
         if not request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):

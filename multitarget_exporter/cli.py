@@ -15,20 +15,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
-
-from gunicorn.app.base import BaseApplication
 
 from multitarget_exporter import __version__, logs
-from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.config import ConfigError, read_config
-from multitarget_exporter.history import DEFAULT_LIMIT, SqliteHistory
-from multitarget_exporter.webconfig import (
-    WebConfig,
-    WebGuard,
-    gunicorn_tls_options,
-    load_web_config,
-)
+from multitarget_exporter.history import DEFAULT_LIMIT
+
+# Nothing imported above may import prometheus_client: it chooses how to store
+# metric values when first imported, and main() must first point it at the
+# directory the workers share (multiprocess mode).
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -133,75 +126,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-class EmbeddedGunicorn(BaseApplication):
-    """gunicorn serving one already-built app, configured from our flags only."""
-
-    def __init__(
-        self,
-        app: ExporterApp,
-        options: dict[str, Any],
-        web: WebConfig | None = None,
-        web_config_file: str | None = None,
-        state_dir: str = "",
-    ) -> None:
-        self._app = app
-        self._options = options
-        self._web_config_file = web_config_file
-        self._state_dir = state_dir
-        self._options.update(gunicorn_tls_options(web.tls if web else None))
-        self._served: Any = WebGuard(app, web) if web else app
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self._options.items():
-            if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
-                self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        return self._served
-
-    def reload(self) -> None:
-        """On SIGHUP, before gunicorn forks new workers: they inherit what this loads."""
-        self._app.reload()
-        if self._web_config_file and isinstance(self._served, WebGuard):
-            try:
-                web = load_web_config(self._web_config_file, self._state_dir)
-            except ConfigError as error:
-                for problem in error.problems:
-                    log.error(
-                        "web config reload failed, unchanged",
-                        extra={"fields": {"problem": problem}},
-                    )
-            else:
-                self._served = WebGuard(self._app, web)
-                self._options.update(gunicorn_tls_options(web.tls))
-        super().reload()
-
-
-def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The gunicorn settings our flags stand for."""
-    return {
-        "bind": [args.listen_address],
-        "workers": args.workers,
-        "threads": args.threads,
-        "worker_class": "gthread",
-        "timeout": 60,
-        "graceful_timeout": 30,
-        "keepalive": 5,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": args.log_level if args.log_level != "warn" else "warning",
-        "logconfig_dict": logs.logging_dict(args.log_level, args.log_format),
-        "proc_name": "multitarget_exporter",
-        "forwarded_allow_ips": "127.0.0.1,::1",
-        # gunicorn >= 25.1 opens a control socket in $HOME by default: one per
-        # user, so a second exporter (or a test) would fight over it.
-        "control_socket_disable": True,
-    }
-
-
-def _print_problems(error: ConfigError) -> None:
-    for problem in error.problems:
+def _print_problems(problems: list[str]) -> None:
+    for problem in problems:
         print(f"multitarget-exporter: config error: {problem}", file=sys.stderr)
 
 
@@ -209,48 +135,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until it is told to stop."""
     args = parse_args(argv)
     if args.config_check:
+        from multitarget_exporter.config import ConfigError, read_config
+
         try:
             read_config(args.config_file)
         except ConfigError as error:
-            _print_problems(error)
+            _print_problems(error.problems)
             return 1
         print(f"multitarget-exporter: {args.config_file or 'built-in modules'}: OK")
         return 0
     logs.setup_logging(args.log_level, args.log_format)
-    # Private to this exporter: the workers share the probe history through it.
+    # Private to this exporter: the workers share metrics and probe history through it.
     state_dir = tempfile.mkdtemp(prefix="multitarget_exporter.")
     owner = os.getpid()
+    metrics_dir = os.path.join(state_dir, "metrics")
+    os.mkdir(metrics_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        return _serve(args, state_dir)
+        from multitarget_exporter.server import serve
+
+        problems = serve(args, state_dir)
+        if problems:
+            _print_problems(problems)
+            return 1
+        return 0
     finally:
         # gunicorn's workers are forks of this process and unwind through this very
         # frame when they exit: only the master may remove what the workers share.
         if os.getpid() == owner:
             shutil.rmtree(state_dir, ignore_errors=True)
-
-
-def _serve(args: argparse.Namespace, state_dir: str) -> int:
-    history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), args.history_limit)
-    try:
-        web = load_web_config(args.web_config_file, state_dir) if args.web_config_file else None
-        app = ExporterApp.from_file(
-            args.config_file, args.timeout_offset, embedded=True, history=history
-        )
-    except ConfigError as error:
-        _print_problems(error)
-        return 1
-    options = gunicorn_options(args)
-    server = EmbeddedGunicorn(app, options, web, args.web_config_file, state_dir)
-    log.info(
-        "starting",
-        extra={
-            "fields": {
-                "version": __version__,
-                "listen": args.listen_address,
-                "workers": args.workers,
-                "threads": args.threads,
-            }
-        },
-    )
-    server.run()
-    return 0

@@ -13,7 +13,7 @@ BUILD_INFO = Gauge(
     "multitarget_exporter_build_info",
     "The exporter's version; always 1.",
     ["version"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 BUILD_INFO.labels(__version__).set(1)
 
@@ -47,7 +47,9 @@ def declare_module(module: str) -> None:
 CONFIG_RELOAD_SUCCESS = Gauge(
     "multitarget_exporter_config_last_reload_successful",
     "Whether the last configuration reload succeeded (1) or failed (0).",
-    multiprocess_mode="livemin",
+    # The value written last wins: a forked worker starts with a 0 it never
+    # wrote (timestamp 0), which must not hide what the master set.
+    multiprocess_mode="livemostrecent",
 )
 
 CONFIG_RELOAD_SUCCESS_TIME = Gauge(

@@ -1,0 +1,78 @@
+"""Several gunicorn workers: /metrics adds every worker up, on every request."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import requests
+
+from tests.conftest import exporter_env, samples, standard_config, users_gunicorn
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "gunicorn.conf.py"
+PROBES = 'multitarget_exporter_probes_total{module="nocache",result="success"}'
+CALLS = (
+    "multitarget_exporter_upstream_requests_total"
+    '{code="200",endpoint="weather",provider="openweathermap"}'
+)
+
+
+def fresh_metrics(exporter) -> dict[str, float]:
+    """/metrics on a new connection, so successive reads reach different workers."""
+    response = requests.get(f"{exporter.url}/metrics", timeout=10, headers={"Connection": "close"})
+    return samples(response.text)
+
+
+def spread_probes(exporter, count: int) -> None:
+    for _ in range(count):
+        response = requests.get(
+            f"{exporter.url}/probe",
+            timeout=10,
+            params={"target": "Berlin", "module": "nocache"},
+            headers={"Connection": "close"},
+        )
+        assert samples(response.text)["probe_success"] == 1
+
+
+def assert_totals_everywhere(exporter, before: dict[str, float], count: int) -> None:
+    for _ in range(12):
+        now = fresh_metrics(exporter)
+        assert now[PROBES] - before.get(PROBES, 0) == count
+        assert now[CALLS] - before.get(CALLS, 0) == count
+        assert now['multitarget_exporter_build_info{version="0.1.0"}'] == 1
+        assert now["multitarget_exporter_config_last_reload_successful"] == 1
+
+
+def test_three_workers_add_up_on_every_request(exporter_factory, fake_upstream):
+    exporter = exporter_factory(
+        standard_config(fake_upstream.url, exporter_factory.dead_port),
+        args=["--workers", "3", "--threads", "4"],
+    )
+    before = fresh_metrics(exporter)
+    spread_probes(exporter, 12)
+    assert_totals_everywhere(exporter, before, 12)
+    # Counters outlive the workers a reload replaces.
+    assert exporter.request("POST", "/-/reload").status_code == 200
+    time.sleep(2)
+    spread_probes(exporter, 3)
+    assert_totals_everywhere(exporter, before, 15)
+
+
+def test_the_example_gunicorn_conf_adds_up_too(exporter_factory, fake_upstream, tmp_path):
+    config = tmp_path / "exporter.yml"
+    config.write_text(standard_config(fake_upstream.url, exporter_factory.dead_port))
+    env = exporter_env(MULTITARGET_EXPORTER_CONFIG=str(config))
+    command = users_gunicorn("-c", str(EXAMPLE), "--workers", "3", "--threads", "4")
+    exporter = exporter_factory(None, env=env, command=command)
+    before = fresh_metrics(exporter)
+    spread_probes(exporter, 9)
+    assert_totals_everywhere(exporter, before, 9)
+    # The history is shared too: the latest Berlin probe is found by any worker.
+    for _ in range(6):
+        found = requests.get(
+            f"{exporter.url}/logs",
+            timeout=10,
+            headers={"Connection": "close"},
+            params={"target": "Berlin", "module": "nocache"},
+        )
+        assert found.status_code == 200
