@@ -32,10 +32,11 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter import __version__, logs, selfmetrics
-from multitarget_exporter.cache import MemoryCache, TokenBucket
+from multitarget_exporter.cache import MemoryCache, ReadingCache, TokenBucket
 from multitarget_exporter.collector import ProbeCollector
 from multitarget_exporter.config import (
     DEFAULT_MODULE,
+    CacheConfig,
     Config,
     ConfigError,
     ModuleConfig,
@@ -107,6 +108,15 @@ class BadRequest(Exception):
     """A probe request that names no probe; the message is the 400's one line."""
 
 
+def build_cache(settings: CacheConfig) -> ReadingCache:
+    """The configured cache backend."""
+    if settings.backend == "redis":
+        from multitarget_exporter.rediscache import RedisCache
+
+        return RedisCache(settings.url, settings.max_entries)
+    return MemoryCache(settings.max_entries)
+
+
 def _announce(config: Config) -> None:
     """Say in the operator's log what now serves, and what will not work as hoped."""
     default = config.modules.get(DEFAULT_MODULE)
@@ -157,7 +167,8 @@ class ExporterApp:
             strict_slashes=False,
             redirect_defaults=False,
         )
-        self.cache = MemoryCache(config.cache.max_entries)
+        self.cache: ReadingCache = build_cache(config.cache)
+        self._cache_config = config.cache
         self._own_registry: Collector | None = None
         self.state = self._install(config)
         selfmetrics.record_reload(True)
@@ -175,8 +186,8 @@ class ExporterApp:
 
     def _install(self, config: Config) -> ServingState:
         state = ServingState.build(config)
-        if config.cache.max_entries != self.cache.max_entries:
-            self.cache = MemoryCache(config.cache.max_entries)
+        if config.cache != self._cache_config:
+            self.cache, self._cache_config = build_cache(config.cache), config.cache
         logs.set_secrets(config.secrets)
         for name in config.modules:
             selfmetrics.declare_module(name)

@@ -389,9 +389,6 @@ def _not_in_force(document: dict[str, Any], modules: Mapping[str, ModuleConfig])
             pending.append(f"modules.{name}.geocoding_url")
         if module.air_quality:
             pending.append(f"modules.{name}.air_quality")
-    cache = document.get("cache") or {}
-    if cache.get("backend") == "redis":
-        pending.append("cache.backend")
     return pending
 
 

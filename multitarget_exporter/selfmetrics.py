@@ -106,3 +106,10 @@ def observe_upstream(provider: str, endpoint: str, code: str, seconds: float) ->
     """Count one upstream request."""
     UPSTREAM_REQUESTS.labels(provider, endpoint, code).inc()
     UPSTREAM_DURATION.labels(provider, endpoint).observe(seconds)
+
+
+CACHE_BACKEND_ERRORS = Counter(
+    "multitarget_exporter_cache_backend_errors",
+    "Errors talking to the shared cache; probes then go to the upstream directly.",
+    ["backend"],
+)

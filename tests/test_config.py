@@ -190,7 +190,7 @@ cache:
     assert config.modules["nocache"].allows("anything")  # empty means any
     assert (config.cache.backend, config.cache.max_entries) == ("redis", 500)
     assert set(config.secrets) == {"k3y", "pa55"}
-    assert config.not_in_force == ("modules.default.air_quality", "cache.backend")
+    assert config.not_in_force == ("modules.default.air_quality",)
 
 
 def test_redacted_view_has_no_secret_and_round_trips():

@@ -1,0 +1,178 @@
+"""The cache in Redis: one reading per location per TTL for every worker and replica.
+
+In front of Redis, the in-process single-flight keeps one process to one
+Redis round trip per key. Across processes, a short lock (`SET NX PX`) makes
+one of them the fetcher; the others poll for its result, which is published
+under the cache key (when cacheable) or briefly under a flight key (a
+failure), so they share it either way. When Redis cannot be reached, probes
+go on against the upstream through the in-process cache, the log says so
+(at most every ten seconds) and the errors are counted on /metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from multitarget_exporter import selfmetrics
+from multitarget_exporter.cache import MemoryCache, Outcome
+from multitarget_exporter.reading import Condition, Failure, FailureReason, ProbeResult, Reading
+from multitarget_exporter.upstream import Deadline
+
+log = logging.getLogger("multitarget_exporter")
+
+PREFIX = "multitarget_exporter:v1:"
+_POLL_SECONDS = 0.02
+_FLIGHT_RESULT_SECONDS = 5
+_BACKOFF_SECONDS = 5.0  # after an error, leave Redis alone this long
+_LOG_EVERY_SECONDS = 10.0
+
+
+def encode(result: ProbeResult) -> bytes:
+    """A ProbeResult as JSON (duration and cache_hit are the serving probe's own)."""
+    return json.dumps(
+        {
+            "reading": asdict(result.reading) if result.reading else None,
+            "failure": [result.failure.reason.value, result.failure.detail]
+            if result.failure
+            else None,
+            "status": result.upstream_status_code,
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def decode(data: bytes) -> ProbeResult:
+    """The inverse of `encode`; ValueError for anything else."""
+    document = json.loads(data)
+    reading = None
+    if document["reading"] is not None:
+        fields: dict[str, Any] = dict(document["reading"])
+        fields["conditions"] = tuple(Condition(**c) for c in fields["conditions"])
+        reading = Reading(**fields)
+    failure = None
+    if document["failure"] is not None:
+        failure = Failure(FailureReason(document["failure"][0]), document["failure"][1])
+    return ProbeResult(reading, failure, int(document["status"]))
+
+
+class RedisCache:
+    """Results in Redis, shared by every process that points at the same server."""
+
+    def __init__(self, url: str, fallback_entries: int = 10000) -> None:
+        self.url = url
+        self._client = redis.Redis.from_url(
+            url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
+        )
+        self._local = MemoryCache(fallback_entries)  # single-flight here; the cache when down
+        self._flights = MemoryCache(1)  # in-process single-flight in front of Redis
+        self._down_until = 0.0
+        self._logged_at = 0.0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._local)
+
+    def fetch_through(
+        self,
+        key: str,
+        fetch: Callable[[], ProbeResult],
+        ttl: Callable[[ProbeResult], float],
+        deadline: Deadline,
+    ) -> tuple[ProbeResult, Outcome]:
+        if time.monotonic() < self._down_until:
+            return self._local.fetch_through(key, fetch, ttl, deadline)
+        outcome: list[Outcome] = []
+
+        def through_redis() -> ProbeResult:
+            result, how = self._shared(key, fetch, ttl, deadline)
+            outcome.append(how)
+            return result
+
+        result, how = self._flights.fetch_through(key, through_redis, lambda _: 0.0, deadline)
+        return result, (outcome[0] if outcome and how == "miss" else how)
+
+    def _shared(
+        self,
+        key: str,
+        fetch: Callable[[], ProbeResult],
+        ttl: Callable[[ProbeResult], float],
+        deadline: Deadline,
+    ) -> tuple[ProbeResult, Outcome]:
+        result_key, lock_key, flight_key = (PREFIX + kind + key for kind in ("r:", "l:", "f:"))
+        try:
+            cached = self._client.get(result_key)
+            if cached is not None:
+                return decode(cached), "hit"
+            # The lock outlives the fetch's deadline a little, then frees itself.
+            lock_ms = max(int(deadline.remaining() * 1000) + 1000, 1000)
+            if self._client.set(lock_key, b"1", nx=True, px=lock_ms):
+                return self._lead(fetch, ttl, result_key, lock_key, flight_key), "miss"
+            waited = self._follow(result_key, lock_key, flight_key, deadline)
+            if waited is not None:
+                return waited, "coalesced"
+        except (redis.RedisError, ValueError, KeyError, TypeError) as error:
+            self._trouble(error)
+            return self._local.fetch_through(key, fetch, ttl, deadline)
+        # The fetcher vanished (its lock expired) with nothing published: fetch here.
+        result = fetch()
+        return result, "miss"
+
+    def _lead(
+        self,
+        fetch: Callable[[], ProbeResult],
+        ttl: Callable[[ProbeResult], float],
+        result_key: str,
+        lock_key: str,
+        flight_key: str,
+    ) -> ProbeResult:
+        result = fetch()
+        seconds = ttl(result)
+        try:
+            pipe = self._client.pipeline()
+            if seconds > 0:
+                pipe.set(result_key, encode(result), px=max(int(seconds * 1000), 1))
+            else:
+                pipe.set(flight_key, encode(result), ex=_FLIGHT_RESULT_SECONDS)
+            pipe.delete(lock_key)
+            pipe.execute()
+        except redis.RedisError as error:
+            self._trouble(error)  # the lock expires by itself
+        return result
+
+    def _follow(
+        self, result_key: str, lock_key: str, flight_key: str, deadline: Deadline
+    ) -> ProbeResult | None:
+        while deadline.remaining() > 0:
+            time.sleep(min(_POLL_SECONDS, max(deadline.remaining(), 0)))
+            found, shared, locked = (
+                self._client.pipeline().get(result_key).get(flight_key).exists(lock_key).execute()
+            )
+            if found is not None:
+                return decode(found)
+            if shared is not None:
+                return decode(shared)
+            if not locked:
+                return None
+        failure = Failure(FailureReason.TIMEOUT, "deadline passed waiting for another fetch")
+        return ProbeResult(None, failure)
+
+    def _trouble(self, error: Exception) -> None:
+        selfmetrics.CACHE_BACKEND_ERRORS.labels("redis").inc()
+        now = time.monotonic()
+        with self._lock:
+            self._down_until = now + _BACKOFF_SECONDS
+            if now - self._logged_at < _LOG_EVERY_SECONDS:
+                return
+            self._logged_at = now
+        log.warning(
+            "redis cache unavailable; probing the upstream directly for a while",
+            extra={"fields": {"error": f"{type(error).__name__}: {error}"[:300]}},
+        )

@@ -1,0 +1,144 @@
+"""The Redis cache: shared by exporter processes, and survivable when Redis goes away."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from multitarget_exporter.providers.openweathermap import parse_current
+from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.rediscache import decode, encode
+from tests.conftest import free_port, samples
+
+FIXTURES = Path(__file__).parent / "fixtures" / "owm"
+
+
+def test_results_survive_the_trip_through_redis():
+    for name in ("full", "rain_and_snow", "extra_conditions", "minimal"):
+        result = parse_current(json.loads((FIXTURES / f"{name}.json").read_text()))
+        assert decode(encode(result)) == result
+    failure = ProbeResult(None, Failure(FailureReason.NOT_FOUND, "HTTP 404: city not found"), 404)
+    assert decode(encode(failure)) == failure
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port, for this test only."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (.ci/run installs it)"
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+    yield process, f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)
+
+
+def shared_config(fake_url: str, redis_url: str) -> str:
+    module = f"provider: openweathermap, api_key: '${{IT_OWM_KEY}}', base_url: '{fake_url}'"
+    return f"""
+modules:
+  default: {{{module}}}
+  short: {{{module}, cache_ttl: 1s}}
+cache:
+  backend: redis
+  url: {redis_url}
+"""
+
+
+def unique_point() -> str:
+    bits = uuid.uuid4().int
+    return f"-{30 + bits % 30}.{bits % 997:03d}1,-{100 + bits % 50}.{bits % 991:03d}1"
+
+
+def probe(exporter, target: str, module: str = "default") -> dict[str, float]:
+    response = requests.get(
+        f"{exporter.url}/probe",
+        timeout=10,
+        params={"target": target, "module": module},
+        headers={"Connection": "close"},
+    )
+    return samples(response.text)
+
+
+def test_two_exporters_share_one_upstream_call(exporter_factory, fake_upstream, redis_server):
+    _, url = redis_server
+    config = shared_config(fake_upstream.url, url)
+    first = exporter_factory(config, args=["--workers", "2", "--threads", "8"])
+    second = exporter_factory(config, args=["--workers", "2", "--threads", "8"])
+    assert "settings accepted but not in force" not in first.log_text()
+    place = unique_point()
+    fake_upstream.fault("slow", place, delay=0.5)  # keep the first fetch in flight
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda i: probe((first, second)[i % 2], place), range(16)))
+    assert all(r["probe_success"] == 1 for r in results)
+    assert len(fake_upstream.requests_naming(place)) == 1
+    assert [r["probe_cache_hit"] for r in results].count(0) == 1
+    # Later probes of either exporter, any worker, are hits.
+    for exporter in (first, second, first, second):
+        assert probe(exporter, place)["probe_cache_hit"] == 1
+    assert len(fake_upstream.requests_naming(place)) == 1
+
+
+def test_expiry_in_redis(exporter_factory, fake_upstream, redis_server):
+    _, url = redis_server
+    exporter = exporter_factory(shared_config(fake_upstream.url, url))
+    place = unique_point()
+    assert probe(exporter, place, "short")["probe_cache_hit"] == 0
+    assert probe(exporter, place, "short")["probe_cache_hit"] == 1
+    time.sleep(1.2)
+    assert probe(exporter, place, "short")["probe_cache_hit"] == 0
+    assert len(fake_upstream.requests_naming(place)) == 2
+
+
+def test_probes_go_on_when_redis_goes_away(exporter_factory, fake_upstream, redis_server):
+    process, url = redis_server
+    exporter = exporter_factory(shared_config(fake_upstream.url, url))
+    assert probe(exporter, unique_point())["probe_success"] == 1
+    process.terminate()
+    process.wait(10)
+    for _ in range(3):
+        started = time.monotonic()
+        assert probe(exporter, unique_point())["probe_success"] == 1
+        assert time.monotonic() - started < 2  # no long wait on a dead Redis
+    place = unique_point()
+    probe(exporter, place)
+    assert probe(exporter, place)["probe_cache_hit"] == 1  # the in-process cache stands in
+    assert "redis cache unavailable" in exporter.log_text()
+    errors = samples(requests.get(f"{exporter.url}/metrics", timeout=10).text)
+    assert errors['multitarget_exporter_cache_backend_errors_total{backend="redis"}'] >= 1
