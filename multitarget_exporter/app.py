@@ -32,7 +32,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter import __version__, logs, selfmetrics
-from multitarget_exporter.cache import MemoryCache, ReadingCache, TokenBucket
+from multitarget_exporter.cache import Bucket, MemoryCache, ReadingCache
 from multitarget_exporter.collector import ProbeCollector
 from multitarget_exporter.config import (
     DEFAULT_MODULE,
@@ -64,15 +64,15 @@ class ServingState:
 
     config: Config
     providers: Mapping[str, Provider]
-    buckets: Mapping[str, TokenBucket]
+    buckets: Mapping[str, Bucket]
 
     @classmethod
-    def build(cls, config: Config) -> ServingState:
+    def build(cls, config: Config, cache: ReadingCache) -> ServingState:
         providers = {
             name: PROVIDERS[module.provider](module) for name, module in config.modules.items()
         }
         buckets = {
-            name: TokenBucket(module.rate_limit)
+            name: cache.bucket(name, module.rate_limit)
             for name, module in config.modules.items()
             if module.rate_limit is not None
         }
@@ -185,9 +185,9 @@ class ExporterApp:
         return cls(read_config(config_path), timeout_offset, config_path, embedded, history)
 
     def _install(self, config: Config) -> ServingState:
-        state = ServingState.build(config)
         if config.cache != self._cache_config:
             self.cache, self._cache_config = build_cache(config.cache), config.cache
+        state = ServingState.build(config, self.cache)
         logs.set_secrets(config.secrets)
         for name in config.modules:
             selfmetrics.declare_module(name)

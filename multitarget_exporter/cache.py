@@ -65,6 +65,20 @@ class ReadingCache(Protocol):
 
     def __len__(self) -> int: ...
 
+    def bucket(self, name: str, rate: RateLimit) -> Bucket:
+        """A budget of upstream calls, as widely shared as the cache is."""
+        ...
+
+
+class Bucket(Protocol):
+    """A budget of upstream calls."""
+
+    rate: RateLimit
+
+    def take(self) -> bool:
+        """Spend one call, or say there is none left."""
+        ...
+
 
 @dataclass
 class _Flight:
@@ -83,6 +97,10 @@ class MemoryCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def bucket(self, name: str, rate: RateLimit) -> TokenBucket:
+        """This process's budget of upstream calls for `name`."""
+        return TokenBucket(rate)
 
     def _fresh(self, key: str, now: float) -> ProbeResult | None:
         entry = self._entries.get(key)

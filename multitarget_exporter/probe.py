@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import ReadingCache, TokenBucket, cache_key, ttl_for
+from multitarget_exporter.cache import Bucket, ReadingCache, cache_key, ttl_for
 from multitarget_exporter.config import ModuleConfig
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import Provider
@@ -47,7 +47,7 @@ def run_probe(
     timeout_seconds: float,
     probe_log: ProbeLog,
     cache: ReadingCache | None = None,
-    bucket: TokenBucket | None = None,
+    bucket: Bucket | None = None,
 ) -> ProbeResult:
     """One reading within `timeout_seconds`, from the cache where it may; failures as values."""
     started = time.perf_counter()

@@ -22,7 +22,8 @@ from typing import Any
 import redis
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import MemoryCache, Outcome
+from multitarget_exporter.cache import MemoryCache, Outcome, TokenBucket
+from multitarget_exporter.config import RateLimit
 from multitarget_exporter.reading import Condition, Failure, FailureReason, ProbeResult, Reading
 from multitarget_exporter.upstream import Deadline
 
@@ -63,6 +64,48 @@ def decode(data: bytes) -> ProbeResult:
     return ProbeResult(reading, failure, int(document["status"]))
 
 
+# A token bucket kept in Redis, on Redis' own clock, so every process and replica
+# spends one budget: refill by elapsed time, take one token if there is one.
+_BUCKET_SCRIPT = """
+local capacity = tonumber(ARGV[1])
+local per_ms = tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or capacity
+local at = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(now - at, 0) * per_ms)
+local taken = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  taken = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / per_ms) + 1000)
+return taken
+"""
+
+
+class RedisTokenBucket:
+    """A module's budget shared through Redis; the process's own bucket when Redis is down."""
+
+    def __init__(self, cache: RedisCache, key: str, rate: RateLimit) -> None:
+        self.rate = rate
+        self._cache = cache
+        self._key = key
+        self._script = cache._client.register_script(_BUCKET_SCRIPT)
+        self._fallback = TokenBucket(rate)
+
+    def take(self) -> bool:
+        if time.monotonic() >= self._cache._down_until:
+            per_ms = self.rate.calls / (self.rate.period_seconds * 1000)
+            try:
+                return bool(self._script(keys=[self._key], args=[self.rate.calls, per_ms]))
+            except redis.RedisError as error:
+                self._cache._trouble(error)
+        return self._fallback.take()
+
+
 class RedisCache:
     """Results in Redis, shared by every process that points at the same server."""
 
@@ -79,6 +122,10 @@ class RedisCache:
 
     def __len__(self) -> int:
         return len(self._local)
+
+    def bucket(self, name: str, rate: RateLimit) -> RedisTokenBucket:
+        """The shared budget of upstream calls for `name`."""
+        return RedisTokenBucket(self, f"{PREFIX}b:{name}", rate)
 
     def fetch_through(
         self,

@@ -75,6 +75,7 @@ def shared_config(fake_url: str, redis_url: str) -> str:
 modules:
   default: {{{module}}}
   short: {{{module}, cache_ttl: 1s}}
+  limited: {{{module}, rate_limit: 3/h}}
 cache:
   backend: redis
   url: {redis_url}
@@ -142,3 +143,17 @@ def test_probes_go_on_when_redis_goes_away(exporter_factory, fake_upstream, redi
     assert "redis cache unavailable" in exporter.log_text()
     errors = samples(requests.get(f"{exporter.url}/metrics", timeout=10).text)
     assert errors['multitarget_exporter_cache_backend_errors_total{backend="redis"}'] >= 1
+
+
+def test_the_rate_limit_is_one_budget_for_every_process(
+    exporter_factory, fake_upstream, redis_server
+):
+    _, url = redis_server
+    config = shared_config(fake_upstream.url, url)
+    first = exporter_factory(config, args=["--workers", "2", "--threads", "4"])
+    second = exporter_factory(config, args=["--workers", "2", "--threads", "4"])
+    places = [unique_point() for _ in range(6)]
+    results = [probe((first, second)[i % 2], p, "limited") for i, p in enumerate(places)]
+    assert [r["probe_success"] for r in results] == [1, 1, 1, 0, 0, 0]
+    assert all(r['probe_failure_info{reason="rate_limited"}'] == 1 for r in results[3:])
+    assert sum(len(fake_upstream.requests_naming(p)) for p in places) == 3
