@@ -85,6 +85,61 @@ def test_other_endpoints(fake):
     )
 
 
+def test_open_meteo_hours_days_and_time_zones(fake):
+    params = {
+        "latitude": 52.52,
+        "longitude": 13.41,
+        "hourly": "rain,showers,snowfall",
+        "past_hours": 1,
+        "forecast_hours": 1,
+        "daily": "sunrise,sunset",
+        "forecast_days": 1,
+        "timeformat": "unixtime",
+    }
+    gmt = requests.get(f"{fake.url}/v1/forecast", params=params, timeout=5).json()
+    assert gmt["utc_offset_seconds"] == 0 and gmt["timezone"] == "GMT"  # as the real default
+    local = requests.get(
+        f"{fake.url}/v1/forecast", params={**params, "timezone": "auto"}, timeout=5
+    ).json()
+    assert local["utc_offset_seconds"] == 3600 and local["timezone"] == "Europe/Berlin"
+    times = local["hourly"]["time"]
+    assert len(times) == 2 and times[1] - times[0] == 3600 and times[1] % 3600 == 0
+    assert local["hourly"]["rain"] == [0.3, 0.3] and local["hourly_units"]["snowfall"] == "cm"
+    assert local["daily"]["sunrise"][0] < local["daily"]["sunset"][0]
+    polar = requests.get(
+        f"{fake.url}/v1/forecast",
+        params={**params, "latitude": 78.2232, "longitude": 15.6469},
+        timeout=5,
+    ).json()
+    assert polar["daily"]["sunrise"] == [None]  # polar night: no sunrise
+    for wrong in ({"hourly": "rain,fog_machine"}, {"past_hours": "x"}, {"forecast_days": 17}):
+        refused = requests.get(f"{fake.url}/v1/forecast", params={**params, **wrong}, timeout=5)
+        assert refused.status_code == 400 and refused.json()["error"] is True
+
+
+def test_open_meteo_search_by_postal_code_and_language(fake):
+    found = requests.get(f"{fake.url}/v1/search", params={"name": "94040"}, timeout=5).json()
+    assert found["results"][0]["name"] == "Mountain View"
+    assert "94040" in found["results"][0]["postcodes"]
+    german = requests.get(
+        f"{fake.url}/v1/search", params={"name": "Zürich", "language": "de"}, timeout=5
+    ).json()
+    assert german["results"][0]["name"] == "Zürich"
+    short = requests.get(f"{fake.url}/v1/search", params={"name": "B"}, timeout=5).json()
+    assert "results" not in short
+
+
+def test_open_meteo_faults_speak_open_meteo(fake):
+    requests.post(
+        f"{fake.url}/_fake/faults",
+        json={"fault": "json_503", "match": "Berlin", "path": "/v1/search", "times": 1},
+        timeout=5,
+    ).raise_for_status()
+    answer = requests.get(f"{fake.url}/v1/search", params={"name": "Berlin"}, timeout=5)
+    assert answer.status_code == 503
+    assert answer.json()["error"] is True and answer.json()["reason"]
+
+
 def test_counts_and_faults(fake):
     requests.post(f"{fake.url}/_fake/reset", timeout=5)
     requests.post(

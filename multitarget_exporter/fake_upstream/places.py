@@ -80,7 +80,14 @@ class World:
         return next((p for p in self.places if p.matches(name, state, country)), None)
 
     def search(self, name: str, count: int) -> list[Place]:
-        return [p for p in self.places if fold(name) in p.names][:count]
+        """Open-Meteo geocoding: by name in any language, or by postal code."""
+        wanted = fold(name)
+        found = [
+            p
+            for p in self.places
+            if wanted in p.names or wanted in (fold(z) for z in p.data.get("zip", []))
+        ]
+        return found[:count]
 
     def by_id(self, city_id: str) -> Place | None:
         return next((p for p in self.places if str(p.data["id"]) == city_id), None)
@@ -256,6 +263,14 @@ def open_meteo_values(place: Place | None, world: World) -> dict[str, float | in
     return values
 
 
+def sun_times(place: Place | None, world: World, now: int) -> dict[str, int]:
+    """Today's sunrise and sunset, where the sun does rise and set (not in polar day or night)."""
+    weather = place.data["weather"] if place else world.at_sea
+    return {key: now + weather[key] for key in ("sunrise", "sunset") if key in weather}
+
+
+OPEN_METEO_DAILY = ("sunrise", "sunset")
+
 OPEN_METEO_UNITS = {
     "temperature_2m": "°C",
     "relative_humidity_2m": "%",
@@ -297,4 +312,5 @@ def open_meteo_geocoding(place: Place, language: str) -> dict[str, Any]:
         "country": place.data.get("country_name", place.data["country"]),
         "admin1": place.data.get("state", ""),
         "timezone": place.data.get("tz_name", "GMT"),
+        "postcodes": list(place.data.get("zip", [])),
     }

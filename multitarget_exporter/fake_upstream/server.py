@@ -53,6 +53,16 @@ FAULTS = (
     "oversize",  # 200 with a 2 MiB body and its Content-Length
     "oversize_chunked",  # 200 with a 2 MiB body, chunked, no Content-Length
 )
+# The same faults in Open-Meteo's words (`/v1/` paths): {"error": true, "reason": ...}.
+_OPEN_METEO_ERRORS = {
+    "json_500": (500, "Internal server error"),
+    "json_503": (503, "Service temporarily unavailable"),
+    "bad_request": (400, "Latitude must be in range of -90 to 90°. Given: 91.0."),
+    "unauthorized": (401, "The supplied API key is invalid."),
+    "not_found": (404, "Not Found"),
+    "rate_limited": (429, "Daily API request limit exceeded. Please try again tomorrow."),
+    "error_in_body": (200, "Cannot initialize WeatherVariable from invalid String value."),
+}
 DEFAULT_API_KEY = "fake-upstream-key"
 _LOG_LIMIT = 10_000
 _OVERSIZE = 2 * 1024 * 1024
@@ -148,6 +158,7 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle on, the body of
     # every request after the first on a connection waits ~40 ms for an ACK.
     disable_nagle_algorithm = True
+    _open_meteo = False  # set per request: answer faults in Open-Meteo's words
     server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counts
@@ -238,6 +249,7 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
         rule = state.take_fault(url.path, _subject(query))
+        self._open_meteo = url.path.startswith("/v1/")
         if rule is not None and self._fault_before(rule):
             return None
         status, document = route(query)
@@ -274,6 +286,9 @@ class Handler(BaseHTTPRequestHandler):
                 b"<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
             )
             self._send(502, page, "text/html")
+        elif self._open_meteo and fault in _OPEN_METEO_ERRORS:
+            status, reason = _OPEN_METEO_ERRORS[fault]
+            self._json(status, {"error": True, "reason": reason})
         elif fault in ("json_500", "json_503"):
             self._json(int(fault[-3:]), {"cod": int(fault[-3:]), "message": "Internal error"})
         elif fault == "bad_request":
@@ -407,73 +422,131 @@ class Handler(BaseHTTPRequestHandler):
     def _open_meteo_forecast(self, query: dict[str, str]) -> tuple[int, Any]:
         latitude, longitude = _float(query.get("latitude")), _float(query.get("longitude"))
         if latitude is None or longitude is None:
-            return 400, {
-                "error": True,
-                "reason": "Parameter 'latitude' and 'longitude' are required",
-            }
+            return _om_error("Parameter 'latitude' and 'longitude' are required")
         if not -90 <= latitude <= 90:
-            return 400, {"error": True, "reason": "Latitude must be in range of -90 to 90°."}
+            return _om_error(f"Latitude must be in range of -90 to 90°. Given: {latitude}.")
+        if not -180 <= longitude <= 180:
+            return _om_error(f"Longitude must be in range of -180 to 180°. Given: {longitude}.")
         wind_unit = query.get("wind_speed_unit", "kmh")
         if wind_unit not in places.WIND_UNITS:
-            return 400, {
-                "error": True,
-                "reason": f"Cannot initialize WindspeedUnit from invalid String value {wind_unit}",
-            }
+            return _om_error(
+                f"Cannot initialize WindspeedUnit from invalid String value {wind_unit}"
+            )
+        requested = {
+            block: [v for v in query.get(block, "").split(",") if v]
+            for block in ("current", "hourly", "daily")
+        }
+        for block, known in (
+            ("current", places.OPEN_METEO_UNITS),
+            ("hourly", places.OPEN_METEO_UNITS),
+            ("daily", places.OPEN_METEO_DAILY),
+        ):
+            unknown = [v for v in requested[block] if v not in known]
+            if unknown:
+                return _om_error(
+                    f"Cannot initialize SurfacePressureAndHeightVariable from invalid "
+                    f"String value {unknown[0]}."
+                )
+        counts = {}
+        for key, default, most in (
+            ("past_hours", 0, 92 * 24),
+            ("forecast_hours", 24, 16 * 24),
+            ("forecast_days", 7, 16),
+        ):
+            value = query.get(key, str(default))
+            if not value.isdigit() or int(value) > most:
+                return _om_error(f"Parameter '{key}' must be between 0 and {most}")
+            counts[key] = int(value)
         world = self.server.state.world
         place = world.nearest(latitude, longitude)
         values = places.open_meteo_values(place, world)
-        requested = [v for v in query.get("current", "").split(",") if v]
-        unknown = [v for v in requested if v not in places.OPEN_METEO_UNITS]
-        if unknown:
-            return 400, {
-                "error": True,
-                "reason": f"Cannot initialize SurfacePressureAndHeight"
-                f"Variable from invalid String value {unknown[0]}.",
-            }
         wind_label, factor = places.WIND_UNITS[wind_unit]
-        now = places.observation_time()
-        offset = place.data["timezone"] if place else 0
         unixtime = query.get("timeformat") == "unixtime"
-        current: dict[str, Any] = {
-            "time": now if unixtime else time.strftime("%Y-%m-%dT%H:%M", time.gmtime(now + offset)),
-            "interval": 900,
-        }
-        units = {"time": "unixtime" if unixtime else "iso8601", "interval": "seconds"}
-        for variable in requested:
-            if variable not in values:
-                current[variable] = None
-                continue
-            value = values[variable]
-            if variable in ("wind_speed_10m", "wind_gusts_10m"):
+        zone = query.get("timezone", "GMT")
+        local = place is not None and zone in ("auto", place.data.get("tz_name"))
+        offset = place.data["timezone"] if local and place else 0
+        now = places.observation_time()
+
+        def moment(seconds: int) -> int | str:
+            if unixtime:
+                return seconds
+            return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(seconds + offset))
+
+        def value_of(variable: str) -> Any:
+            value = values.get(variable)
+            if value is not None and variable in ("wind_speed_10m", "wind_gusts_10m"):
                 value = round(float(value) * factor, 2)
-            current[variable] = value
-            units[variable] = (
-                wind_label
-                if variable.startswith("wind_") and "direction" not in variable
-                else places.OPEN_METEO_UNITS[variable]
-            )
-        return 200, {
+            return value
+
+        def unit_of(variable: str) -> str:
+            if variable.startswith("wind_") and "direction" not in variable:
+                return wind_label
+            return places.OPEN_METEO_UNITS[variable]
+
+        answer: dict[str, Any] = {
             "latitude": latitude,
             "longitude": longitude,
             "generationtime_ms": 0.05,
             "utc_offset_seconds": offset,
-            "timezone": place.data.get("tz_name", "GMT") if place else "GMT",
-            "timezone_abbreviation": "GMT",
-            "elevation": place.data.get("elevation", 0) if place else 0.0,
-            "current_units": units,
-            "current": current,
+            "timezone": place.data.get("tz_name", "GMT") if local and place else "GMT",
+            "timezone_abbreviation": "LOCAL" if local else "GMT",
+            "elevation": float(place.data.get("elevation", 0)) if place else 0.0,
         }
+        if requested["current"]:
+            answer["current_units"] = {
+                "time": "unixtime" if unixtime else "iso8601",
+                "interval": "seconds",
+                **{v: unit_of(v) for v in requested["current"]},
+            }
+            answer["current"] = {
+                "time": moment(now),
+                "interval": 900,
+                **{v: value_of(v) for v in requested["current"]},
+            }
+        if requested["hourly"]:
+            hour = now // 3600 * 3600
+            first = hour - counts["past_hours"] * 3600
+            hours = range(first, hour + counts["forecast_hours"] * 3600, 3600)
+            answer["hourly_units"] = {
+                "time": "unixtime" if unixtime else "iso8601",
+                **{v: unit_of(v) for v in requested["hourly"]},
+            }
+            answer["hourly"] = {"time": [moment(h) for h in hours]}
+            for variable in requested["hourly"]:
+                answer["hourly"][variable] = [value_of(variable) for _ in hours]
+        if requested["daily"]:
+            days = range(counts["forecast_days"])
+            sun = places.sun_times(place, world, now)
+            answer["daily_units"] = {
+                "time": "unixtime" if unixtime else "iso8601",
+                **{v: "unixtime" if unixtime else "iso8601" for v in requested["daily"]},
+            }
+            answer["daily"] = {"time": [moment(now - now % 86400 + d * 86400) for d in days]}
+            for variable in requested["daily"]:
+                at = sun.get(variable)
+                answer["daily"][variable] = [
+                    None if at is None else moment(at + d * 86400) for d in days
+                ]
+        return 200, answer
 
     def _open_meteo_search(self, query: dict[str, str]) -> tuple[int, Any]:
         name = query.get("name", "")
         count = int(query["count"]) if query.get("count", "").isdigit() else 10
-        found = self.server.state.world.search(name, max(1, min(count, 100))) if name else []
+        if not 1 <= count <= 100:
+            return _om_error("Parameter count must be between 1 and 100.")
+        # As the real service: one character finds nothing.
+        found = self.server.state.world.search(name, count) if len(name.strip()) > 1 else []
         document: dict[str, Any] = {"generationtime_ms": 0.5}
         if found:
             document["results"] = [
                 places.open_meteo_geocoding(p, query.get("language", "en")) for p in found
             ]
         return 200, document
+
+
+def _om_error(reason: str, status: int = 400) -> tuple[int, Any]:
+    """Open-Meteo's way of saying no."""
+    return status, {"error": True, "reason": reason}
 
 
 def _with_nulls(document: Any, keep_temperature: bool) -> Any:
