@@ -21,8 +21,9 @@ from multitarget_exporter.targets import Location
 from multitarget_exporter.upstream import Deadline
 
 # An unknown place stays unknown: remember that briefly, so a typo in a
-# Prometheus target list does not cost a call every scrape.
-NOT_FOUND_TTL_SECONDS = 60.0
+# Prometheus target list does not cost a call every scrape. A reading that
+# lacks a part asked for (air quality) is kept as briefly, so the part returns soon.
+SHORT_TTL_SECONDS = 60.0
 
 Outcome = Literal["hit", "miss", "coalesced"]
 
@@ -34,6 +35,7 @@ def cache_key(module: ModuleConfig, location: Location) -> str:
             module.name,
             module.provider,
             module.base_url,
+            module.geocoding_url,
             module.language,
             str(module.air_quality),
             location.key,
@@ -42,11 +44,14 @@ def cache_key(module: ModuleConfig, location: Location) -> str:
 
 
 def ttl_for(module: ModuleConfig, result: ProbeResult) -> float:
-    """How long a result may be reused: readings for cache_ttl, not_found briefly, else not."""
+    """How long a result may be reused: readings for cache_ttl, not_found and partial
+    readings briefly, other failures not at all."""
     if result.reading is not None:
+        if result.reading.missing:
+            return min(module.cache_ttl_seconds, SHORT_TTL_SECONDS)
         return module.cache_ttl_seconds
     if result.failure is not None and result.failure.reason is FailureReason.NOT_FOUND:
-        return min(module.cache_ttl_seconds, NOT_FOUND_TTL_SECONDS)
+        return min(module.cache_ttl_seconds, SHORT_TTL_SECONDS)
     return 0.0
 
 
@@ -75,8 +80,8 @@ class Bucket(Protocol):
 
     rate: RateLimit
 
-    def take(self) -> bool:
-        """Spend one call, or say there is none left."""
+    def take(self, count: int = 1) -> bool:
+        """Spend `count` calls (at most the whole budget), or say there are not enough left."""
         ...
 
 
@@ -164,13 +169,14 @@ class TokenBucket:
         self._updated = time.monotonic()
         self._lock = threading.Lock()
 
-    def take(self) -> bool:
+    def take(self, count: int = 1) -> bool:
+        count = min(count, self.rate.calls)  # a fetch dearer than the budget still runs, alone
         with self._lock:
             now = time.monotonic()
             refill = (now - self._updated) * self.rate.calls / self.rate.period_seconds
             self._tokens = min(float(self.rate.calls), self._tokens + refill)
             self._updated = now
-            if self._tokens >= 1:
-                self._tokens -= 1
+            if self._tokens >= count:
+                self._tokens -= count
                 return True
             return False

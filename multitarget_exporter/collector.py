@@ -69,6 +69,11 @@ _READING_GAUGES: tuple[tuple[str, str, str], ...] = (
         "longitude_degrees",
     ),
     ("weather_location_utc_offset_seconds", "Local time offset from UTC.", "utc_offset_seconds"),
+    (
+        "weather_air_quality_index",
+        "Air quality index, 1 (good) to 5 (very poor), as OpenWeatherMap rates it.",
+        "air_quality_index",
+    ),
 )
 
 
@@ -130,6 +135,15 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
         for condition in reading.conditions:
             conditions.add_metric([str(condition.id), condition.main, condition.description], 1.0)
         yield conditions
+    if reading.air_pollutants_grams_per_cubic_meter:
+        pollutants = GaugeMetricFamily(
+            "weather_air_pollutant_grams_per_cubic_meter",
+            "Concentration of an air pollutant near the ground.",
+            labels=["pollutant"],
+        )
+        for pollutant, grams in reading.air_pollutants_grams_per_cubic_meter.items():
+            pollutants.add_metric([pollutant], grams)
+        yield pollutants
     location = GaugeMetricFamily(
         "weather_location_info",
         "The location the upstream resolved the target to.",

@@ -60,7 +60,7 @@ def run_probe(
     )
 
     def fetch() -> ProbeResult:
-        if bucket is not None and not bucket.take():
+        if bucket is not None and not bucket.take(provider.calls_per_fetch):
             selfmetrics.RATE_LIMITED.labels(module.name).inc()
             detail = f"module rate_limit {bucket.rate} reached; no upstream call made"
             return ProbeResult(None, Failure(FailureReason.RATE_LIMITED, detail))

@@ -63,6 +63,12 @@ class Reading:
     latitude_degrees: float | None = None
     longitude_degrees: float | None = None
     utc_offset_seconds: float | None = None
+    # OWM's 1 (good) to 5 (very poor), and pollutant -> grams per cubic metre
+    air_quality_index: float | None = None
+    air_pollutants_grams_per_cubic_meter: dict[str, float] = field(default_factory=dict)
+    # What was asked for but could not be had (say, "air_quality"): the reading
+    # is served without it, and cached only briefly so the part comes back soon.
+    missing: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,10 +65,11 @@ def decode(data: bytes) -> ProbeResult:
 
 
 # A token bucket kept in Redis, on Redis' own clock, so every process and replica
-# spends one budget: refill by elapsed time, take one token if there is one.
+# spends one budget: refill by elapsed time, take ARGV[3] tokens if there are as many.
 _BUCKET_SCRIPT = """
 local capacity = tonumber(ARGV[1])
 local per_ms = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
@@ -76,8 +77,8 @@ local tokens = tonumber(state[1]) or capacity
 local at = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(now - at, 0) * per_ms)
 local taken = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= count then
+  tokens = tokens - count
   taken = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
@@ -96,14 +97,16 @@ class RedisTokenBucket:
         self._script = cache._client.register_script(_BUCKET_SCRIPT)
         self._fallback = TokenBucket(rate)
 
-    def take(self) -> bool:
+    def take(self, count: int = 1) -> bool:
+        count = min(count, self.rate.calls)
         if time.monotonic() >= self._cache._down_until:
             per_ms = self.rate.calls / (self.rate.period_seconds * 1000)
+            args = [self.rate.calls, per_ms, count]
             try:
-                return bool(self._script(keys=[self._key], args=[self.rate.calls, per_ms]))
+                return bool(self._script(keys=[self._key], args=args))
             except redis.RedisError as error:
                 self._cache._trouble(error)
-        return self._fallback.take()
+        return self._fallback.take(count)
 
 
 class RedisCache:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from multitarget_exporter.cache import MemoryCache, TokenBucket, ttl_for
 from multitarget_exporter.config import ModuleConfig, RateLimit
@@ -88,6 +89,10 @@ def test_what_is_cached_for_how_long():
     assert ttl_for(MODULE, READING) == 600
     assert ttl_for(MODULE, not_found) == 60
     assert ttl_for(MODULE, timeout) == 0
+    # A reading served without a part asked for (air quality) is kept as briefly.
+    partial = ProbeResult(replace(READING.reading, missing="air_quality"), None, 200)
+    assert ttl_for(MODULE, partial) == 60
+    assert ttl_for(replace(MODULE, cache_ttl_seconds=30), partial) == 30
     cache = MemoryCache()
     fetch, calls = counting(timeout)
     through(cache, "t", fetch, ttl=0)
@@ -104,3 +109,12 @@ def test_token_bucket_refuses_exactly_past_the_budget():
     assert not fast.take()
     time.sleep(0.05)  # refills at 100 a second
     assert fast.take()
+
+
+def test_token_bucket_takes_several_calls_at_once():
+    bucket = TokenBucket(RateLimit(5, 3600.0))
+    assert [bucket.take(2) for _ in range(3)] == [True, True, False]
+    assert bucket.take(1) and not bucket.take(1)
+    # A fetch dearer than the whole budget is let through alone, not refused forever.
+    tiny = TokenBucket(RateLimit(1, 3600.0))
+    assert tiny.take(2) and not tiny.take(2)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from multitarget_exporter.providers.openweathermap import parse_current, query_for
+from multitarget_exporter.providers.openweathermap import parse_air, parse_current, query_for
 from multitarget_exporter.reading import Condition, FailureReason
 from multitarget_exporter.targets import parse_target
 
@@ -162,3 +162,35 @@ def test_answers_that_are_not_readings(document, reason):
 )
 def test_query_parameters(target, query):
     assert query_for(parse_target(target)) == query
+
+
+def test_air_pollution_in_grams_per_cubic_metre():
+    index, pollutants = parse_air(load("air"))
+    assert index == 2
+    assert set(pollutants) == {"co", "no", "no2", "o3", "so2", "pm2_5", "pm10", "nh3"}
+    assert pollutants["co"] == pytest.approx(230.31e-6)  # micrograms to grams
+    assert pollutants["pm2_5"] == pytest.approx(6.9e-6)
+
+
+def test_air_pollution_keeps_only_known_sound_values():
+    index, pollutants = parse_air(load("air_odd"))
+    assert index == 4
+    # null, negative, a string, an unknown pollutant and a hostile key are all left out
+    assert set(pollutants) == {"o3", "pm2_5"}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"list": []},
+        {"list": "x"},
+        {"list": [{"main": {"aqi": 0}}]},
+        {"list": [{"main": {"aqi": 6}}]},
+        {"list": [{"main": {"aqi": "2"}}]},
+        {"cod": 401, "message": "Invalid API key"},
+        [],
+        None,
+    ],
+)
+def test_air_pollution_that_is_not_an_answer(document):
+    assert isinstance(parse_air(document), str)

@@ -17,6 +17,14 @@ class Provider(Protocol):
 
     name: ClassVar[str]
     default_base_url: ClassVar[str]
+    # Where place names are resolved, for providers that do it in a call of their
+    # own ("": the provider does not take a `geocoding_url`).
+    default_geocoding_url: ClassVar[str]
+    # Whether `air_quality: true` means anything to this provider.
+    offers_air_quality: ClassVar[bool]
+
+    # Upstream calls one fetch costs, as the module's `rate_limit` counts them.
+    calls_per_fetch: int
 
     def __init__(self, module: ModuleConfig) -> None: ...
 

@@ -1,11 +1,16 @@
 """OpenWeatherMap's current weather API (`/data/2.5/weather`) into a Reading.
 
 Asks with `units=metric` (Celsius, m/s) and converts the rest into base
-units: hPa to Pa, % to ratios, mm of rain and snow to metres.
+units: hPa to Pa, % to ratios, mm of rain and snow to metres. With
+`air_quality` on, a second call to `/data/2.5/air_pollution` for the
+reading's coordinates adds the air quality index and the pollutants
+(micrograms per cubic metre to grams); if that call fails, the weather is
+still served, without them.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multitarget_exporter import upstream
@@ -33,6 +38,9 @@ if TYPE_CHECKING:
 
 HECTOPASCAL = 100.0
 MILLIMETRES_PER_METRE = 1000.0
+GRAMS_PER_MICROGRAM = 1e-6
+POLLUTANTS = ("co", "no", "no2", "o3", "so2", "pm2_5", "pm10", "nh3")
+AIR_QUALITY = "air_quality"
 _MAX_CONDITIONS = 16
 
 
@@ -131,17 +139,37 @@ def parse_current(document: Any, status_code: int = 200) -> ProbeResult:
     return ProbeResult(reading, None, status_code)
 
 
+def parse_air(document: Any) -> tuple[float, dict[str, float]] | str:
+    """A decoded `/data/2.5/air_pollution` answer as (index, grams per m³), or why not."""
+    entries = document.get("list") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        return "answer has no list[0]"
+    index = number(entries[0], "main", "aqi")
+    if index is None or not 1 <= index <= 5:
+        return "answer has no aqi from 1 to 5"
+    pollutants = {}
+    for pollutant in POLLUTANTS:  # only the known ones: label values stay bounded
+        micrograms = number(entries[0], "components", pollutant)
+        if micrograms is not None and micrograms >= 0:
+            pollutants[pollutant] = round(micrograms * GRAMS_PER_MICROGRAM, 12)
+    return index, pollutants
+
+
 class OpenWeatherMap:
-    """Current weather from OpenWeatherMap, one call per probe."""
+    """Current weather from OpenWeatherMap: one call per probe, two with air quality."""
 
     name: ClassVar[str] = "openweathermap"
     default_base_url: ClassVar[str] = "https://api.openweathermap.org"
+    default_geocoding_url: ClassVar[str] = ""  # `q=`, `id=` and `zip=` resolve in the call
+    offers_air_quality: ClassVar[bool] = True
 
     def __init__(self, module: ModuleConfig) -> None:
         self._url = f"{module.base_url}/data/2.5/weather"
+        self._air_url = f"{module.base_url}/data/2.5/air_pollution" if module.air_quality else ""
         self._secrets = (module.api_key,) if module.api_key else ()
         self._upstream = upstream.Upstream(self.name, self._secrets)
         self._common = {"units": "metric", "lang": module.language, "appid": module.api_key}
+        self.calls_per_fetch = 2 if module.air_quality else 1
 
     def unsupported(self, location: Location) -> str | None:
         return None  # every target form has an OWM query
@@ -157,4 +185,41 @@ class OpenWeatherMap:
         document = decode_json(exchange.body)
         if isinstance(document, Failure):
             return ProbeResult(None, document, exchange.status_code)
-        return parse_current(document, exchange.status_code)
+        result = parse_current(document, exchange.status_code)
+        if not self._air_url or result.reading is None:
+            return result
+        return replace(result, reading=self._with_air(result.reading, deadline, log))
+
+    def _with_air(self, reading: Reading, deadline: upstream.Deadline, log: ProbeLog) -> Reading:
+        """The reading with its air quality, or marked as missing it (the weather still counts)."""
+        if reading.latitude_degrees is None or reading.longitude_degrees is None:
+            why = "the weather answer has no coordinates to ask about"
+        else:
+            params = {
+                "lat": repr(reading.latitude_degrees),
+                "lon": repr(reading.longitude_degrees),
+                "appid": self._common["appid"],
+            }
+            exchange = self._upstream.get("air_pollution", self._air_url, params, deadline, log)
+            why = self._air_problem(exchange)
+            if not why:
+                document = decode_json(exchange.body)
+                parsed = document.detail if isinstance(document, Failure) else parse_air(document)
+                if not isinstance(parsed, str):
+                    index, pollutants = parsed
+                    return replace(
+                        reading,
+                        air_quality_index=index,
+                        air_pollutants_grams_per_cubic_meter=pollutants,
+                    )
+                why = f"invalid_response: {parsed}"
+        log.info("air quality left out; the weather is served without it", error=why)
+        return replace(reading, missing=AIR_QUALITY)
+
+    def _air_problem(self, exchange: upstream.Exchange) -> str:
+        if exchange.failure is not None:
+            return f"{exchange.failure.reason.value}: {exchange.failure.detail}"
+        failed = status_failure(exchange.status_code, exchange.body, self._secrets)
+        if failed is not None and failed.failure is not None:
+            return f"{failed.failure.reason.value}: {failed.failure.detail}"
+        return ""
