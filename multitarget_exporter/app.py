@@ -126,14 +126,20 @@ def _announce(config: Config) -> None:
         "default_provider": default.provider if default else "none",
     }
     log_config.info("configuration loaded", extra={"fields": fields})
-    if config.not_in_force:
+    keyless = [
+        name
+        for name, module in sorted(config.modules.items())
+        if module.provider == "openweathermap" and not module.api_key
+    ]
+    if keyless and config.source:
         log_config.warning(
-            "settings accepted but not in force in this version",
-            extra={"fields": {"keys": ",".join(config.not_in_force)}},
+            "openweathermap modules without an API key will fail as unauthorized",
+            extra={"fields": {"modules": ",".join(keyless)}},
         )
-    if default and default.provider == "openweathermap" and not default.api_key:
-        log_config.warning(
-            "module default has no OpenWeatherMap API key: set OWM_API_KEY or a config file"
+    elif keyless:
+        log_config.info(
+            "no OWM_API_KEY: module default uses open_meteo, which needs no key; "
+            "set OWM_API_KEY to make it openweathermap"
         )
 
 
@@ -263,7 +269,10 @@ class ExporterApp:
         }
         if result.failure is not None and result.failure.detail:
             fields["detail"] = result.failure.detail
-        level = logging.INFO if result.failure is None else logging.WARNING
+        partial = result.reading is not None and result.reading.missing
+        if partial:
+            fields["missing"] = result.reading.missing  # why: in this probe's own log
+        level = logging.INFO if result.failure is None and not partial else logging.WARNING
         probe_log.add(level, "probe finished", **fields)
         log.log(level, "probe finished", extra={"fields": fields})
         self._remember(module.name, target, outcome, result.duration_seconds, probe_log)

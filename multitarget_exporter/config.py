@@ -21,7 +21,6 @@ from multitarget_exporter.providers import PROVIDERS
 from multitarget_exporter.redact import SECRET_PLACEHOLDER
 
 DEFAULT_MODULE = "default"
-OWM_BASE_URL = "https://api.openweathermap.org"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _DURATION = re.compile(
@@ -114,8 +113,6 @@ class Config:
     modules: Mapping[str, ModuleConfig]
     cache: CacheConfig = CacheConfig()
     source: str | None = None
-    # Settings given in the file that this version validates but does not act on yet.
-    not_in_force: tuple[str, ...] = ()
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -344,7 +341,16 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not UTF-8 text"
             fields.problem("api_key_file", f"cannot read {key_file!r}: {reason}")
-    default_url = PROVIDERS[provider].default_base_url if provider in PROVIDERS else ""
+    kind = PROVIDERS.get(provider)
+    default_url = kind.default_base_url if kind else ""
+    default_geocoding = kind.default_geocoding_url if kind else ""
+    if kind and not default_geocoding and fields.given("geocoding_url"):
+        fields.problem("geocoding_url", f"the {provider} provider does not use a geocoding_url")
+    air_quality = fields.boolean("air_quality", False)
+    if kind and air_quality and not kind.offers_air_quality:
+        fields.problem(
+            "air_quality", f"the {provider} provider has no air quality; use openweathermap"
+        )
     language = fields.text("language", "en")
     if not _LANGUAGE.fullmatch(language):
         fields.problem("language", f"{language!r} is not a language code like en or zh_cn")
@@ -354,11 +360,11 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         base_url=fields.url("base_url", default_url),
         api_key=api_key,
         api_key_file=key_file,
-        geocoding_url=fields.url("geocoding_url", ""),
+        geocoding_url=fields.url("geocoding_url", default_geocoding),
         language=language,
         timeout_seconds=fields.duration("timeout", 10.0, 0.001, 300.0),
         cache_ttl_seconds=fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0),
-        air_quality=fields.boolean("air_quality", False),
+        air_quality=air_quality,
         rate_limit=fields.rate("rate_limit"),
         allowed_targets=fields.patterns("allowed_targets"),
     )
@@ -377,19 +383,6 @@ def _parse_cache(raw: Any, problems: list[str]) -> CacheConfig:
         url=fields.url("url", DEFAULT_REDIS_URL, ("redis", "rediss", "unix")),
         max_entries=fields.integer("max_entries", 10000, 1, 10_000_000),
     )
-
-
-def _not_in_force(document: dict[str, Any], modules: Mapping[str, ModuleConfig]) -> list[str]:
-    """Keys set in the file that this version checks but does not act on yet."""
-    pending = []
-    raw_modules = document.get("modules") or {}
-    for name, module in modules.items():
-        raw = raw_modules.get(name) or {}
-        if raw.get("geocoding_url") is not None:
-            pending.append(f"modules.{name}.geocoding_url")
-        if module.air_quality:
-            pending.append(f"modules.{name}.air_quality")
-    return pending
 
 
 def parse_config(document: Any, source: str | None = None) -> Config:
@@ -411,8 +404,7 @@ def parse_config(document: Any, source: str | None = None) -> Config:
     cache = _parse_cache(document.get("cache"), problems)
     if problems:
         raise ConfigError(problems)
-    pending = tuple(_not_in_force(document, modules))
-    return Config(MappingProxyType(modules), cache, source, pending)
+    return Config(MappingProxyType(modules), cache, source)
 
 
 def read_yaml(path: str) -> Any:
@@ -438,8 +430,21 @@ def read_config(path: str | None) -> Config:
 
 
 def builtin_config(environ: Mapping[str, str] = os.environ) -> Config:
-    """The modules that serve without a configuration file."""
+    """The modules that serve without a configuration file.
+
+    `openweathermap` (key from OWM_API_KEY) and `open_meteo` (no key); `default`
+    is the first when a key is set and the second otherwise, so a new user
+    gets real readings with no sign-up.
+    """
     api_key = environ.get("OWM_API_KEY", "").strip()
-    owm = ModuleConfig("openweathermap", "openweathermap", OWM_BASE_URL, api_key)
-    modules = {"openweathermap": owm, DEFAULT_MODULE: replace(owm, name=DEFAULT_MODULE)}
+    owm_kind, meteo_kind = PROVIDERS["openweathermap"], PROVIDERS["open_meteo"]
+    owm = ModuleConfig("openweathermap", owm_kind.name, owm_kind.default_base_url, api_key)
+    meteo = ModuleConfig(
+        "open_meteo",
+        meteo_kind.name,
+        meteo_kind.default_base_url,
+        geocoding_url=meteo_kind.default_geocoding_url,
+    )
+    default = replace(owm if api_key else meteo, name=DEFAULT_MODULE)
+    modules = {"openweathermap": owm, "open_meteo": meteo, DEFAULT_MODULE: default}
     return Config(MappingProxyType(modules), CacheConfig(), None)

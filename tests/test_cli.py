@@ -55,7 +55,7 @@ def test_invalid_config_stops_startup_with_one_line_per_problem(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert lines == [
         "multitarget-exporter: config error: modules.default.provider: "
-        "'nope' is not one of openweathermap",
+        "'nope' is not one of open_meteo, openweathermap",
         "multitarget-exporter: config error: modules.default.timeout: "
         "'forever' is not a duration like 500ms, 10s, 10m or 1h",
     ]
@@ -93,10 +93,14 @@ def test_builtin_modules_without_a_config_file(exporter_factory):
     # No probe: the built-in modules talk to the real API, which tests never contact.
 
 
-def test_builtin_without_a_key_says_so(exporter_factory):
+def test_builtin_without_a_key_serves_open_meteo_and_says_so(exporter_factory):
     exporter = exporter_factory(None)
-    assert "has no OpenWeatherMap API key" in exporter.log_text()
+    log = exporter.log_text()
+    assert "default_provider=open_meteo" in log
+    assert "no OWM_API_KEY: module default uses open_meteo" in log
     assert exporter.get("/-/healthy").status_code == 200
+    config = exporter.get("/config").text
+    assert "provider: open_meteo" in config and "geocoding-api.open-meteo.com" in config
 
 
 def test_json_logs(exporter_factory, fake_upstream):

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.providers.openweathermap import parse_current
+from multitarget_exporter.providers.open_meteo import Place, parse_forecast
+from multitarget_exporter.providers.openweathermap import parse_air, parse_current
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -40,6 +41,26 @@ def owm_result(fixture: str) -> ProbeResult:
 @pytest.mark.parametrize("fixture", ["full", "minimal", "rain_and_snow", "extra_conditions"])
 def test_success_golden(fixture):
     check_golden(f"owm_{fixture}", exposition(owm_result(fixture)))
+
+
+def test_open_meteo_golden():
+    document = json.loads((FIXTURES / "open_meteo" / "full.json").read_text("utf-8"))
+    result = parse_forecast(document, 200, Place("Berlin", "DE", 52.52437, 13.41053))
+    check_golden("open_meteo_full", exposition(replace(result, duration_seconds=0.25)))
+
+
+def test_air_quality_golden():
+    result = owm_result("full")
+    index, pollutants = parse_air(json.loads((FIXTURES / "owm" / "air.json").read_text("utf-8")))
+    reading = replace(
+        result.reading, air_quality_index=index, air_pollutants_grams_per_cubic_meter=pollutants
+    )
+    check_golden("owm_air", exposition(replace(result, reading=reading)))
+
+
+def test_no_air_metrics_without_air_quality():
+    text = exposition(owm_result("full"))
+    assert "weather_air_" not in text
 
 
 def test_failure_golden():

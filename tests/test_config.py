@@ -129,10 +129,20 @@ def test_unreadable_and_invalid_files(tmp_path):
 
 def test_builtin_modules_take_the_key_from_the_environment():
     config = builtin_config({"OWM_API_KEY": " abc \n"})
-    assert set(config.modules) == {"default", "openweathermap"}
+    assert set(config.modules) == {"default", "openweathermap", "open_meteo"}
+    assert config.modules["default"].provider == "openweathermap"
     assert config.modules["default"].api_key == "abc"
     assert config.modules["default"].name == "default"
-    assert builtin_config({}).modules["default"].api_key == ""
+    assert config.modules["open_meteo"].api_key == ""
+
+
+def test_builtin_default_is_open_meteo_without_a_key():
+    config = builtin_config({"OWM_API_KEY": "  "})
+    default = config.modules["default"]
+    assert (default.provider, default.api_key) == ("open_meteo", "")
+    assert default.base_url == "https://api.open-meteo.com"
+    assert default.geocoding_url == "https://geocoding-api.open-meteo.com"
+    assert config.modules["openweathermap"].provider == "openweathermap"
 
 
 def test_example_configurations_load(monkeypatch):
@@ -141,10 +151,13 @@ def test_example_configurations_load(monkeypatch):
     monkeypatch.setenv("OWM_API_KEY", "example-key")
     examples = Path(__file__).parent.parent / "examples"
     real = load_config(str(examples / "multitarget_exporter.yml"))
-    assert set(real.modules) == {"default", "german"}
+    assert set(real.modules) == {"default", "german", "air", "open_meteo"}
     assert real.modules["german"].language == "de"
+    assert real.modules["air"].air_quality is True
+    assert real.modules["open_meteo"].base_url == "https://api.open-meteo.com"
     fake = load_config(str(examples / "fake_upstream.yml"))
     assert fake.modules["default"].base_url == "http://127.0.0.1:8080"
+    assert fake.modules["open_meteo"].geocoding_url == "http://127.0.0.1:8080"
 
 
 def test_example_prometheus_config_passes_promtool():
@@ -190,7 +203,6 @@ cache:
     assert config.modules["nocache"].allows("anything")  # empty means any
     assert (config.cache.backend, config.cache.max_entries) == ("redis", 500)
     assert set(config.secrets) == {"k3y", "pa55"}
-    assert config.not_in_force == ("modules.default.air_quality",)
 
 
 def test_redacted_view_has_no_secret_and_round_trips():
@@ -238,7 +250,10 @@ def test_format_duration(seconds, text):
             "modules.m.allowed_targets[1]: '(unclosed' is not",
         ),
         ("allowed_targets: [5]", "modules.m.allowed_targets[0]: must be a string"),
-        ("geocoding_url: geocoding.example", "modules.m.geocoding_url: 'geocoding.example' is not"),
+        (
+            "geocoding_url: https://geocoding-api.open-meteo.com",
+            "modules.m.geocoding_url: the openweathermap provider does not use a geocoding_url",
+        ),
         (
             "api_key: a\n    api_key_file: /dev/null",
             "modules.m: set api_key or api_key_file, not both",
@@ -249,6 +264,44 @@ def test_module_validation_errors(settings, problem):
     with pytest.raises(ConfigError) as caught:
         parse(f"modules:\n  m:\n    provider: openweathermap\n    {settings}\n")
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ("geocoding_url: geocoding.example", "modules.m.geocoding_url: 'geocoding.example' is not"),
+        (
+            "geocoding_url: 'https://g.example/?q=1'",
+            "modules.m.geocoding_url: 'https://g.example/?q=1' must not",
+        ),
+        (
+            "air_quality: true",
+            "modules.m.air_quality: the open_meteo provider has no air quality; use openweathermap",
+        ),
+    ],
+)
+def test_open_meteo_module_validation_errors(settings, problem):
+    with pytest.raises(ConfigError) as caught:
+        parse(f"modules:\n  m:\n    provider: open_meteo\n    {settings}\n")
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_open_meteo_defaults_and_optional_key():
+    config = parse("""
+modules:
+  plain: {provider: open_meteo}
+  commercial:
+    provider: open_meteo
+    api_key: om-customer-key
+    base_url: https://customer-api.open-meteo.com
+    geocoding_url: https://customer-geocoding-api.open-meteo.com/
+""")
+    plain, commercial = config.modules["plain"], config.modules["commercial"]
+    assert plain.base_url == "https://api.open-meteo.com"
+    assert plain.geocoding_url == "https://geocoding-api.open-meteo.com"
+    assert commercial.geocoding_url == "https://customer-geocoding-api.open-meteo.com"
+    assert config.secrets == ("om-customer-key",)
+    assert config.redacted()["modules"]["commercial"]["api_key"] == "<secret>"
 
 
 @pytest.mark.parametrize(

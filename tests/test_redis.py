@@ -8,13 +8,15 @@ import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import redis
 import requests
 
-from multitarget_exporter.providers.openweathermap import parse_current
+from multitarget_exporter.providers.open_meteo import Place, parse_forecast
+from multitarget_exporter.providers.openweathermap import parse_air, parse_current
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.rediscache import decode, encode
 from tests.conftest import free_port, samples
@@ -28,6 +30,19 @@ def test_results_survive_the_trip_through_redis():
         assert decode(encode(result)) == result
     failure = ProbeResult(None, Failure(FailureReason.NOT_FOUND, "HTTP 404: city not found"), 404)
     assert decode(encode(failure)) == failure
+    # Open-Meteo's readings and OWM's air quality make the trip too.
+    meteo = json.loads((FIXTURES.parent / "open_meteo" / "full.json").read_text())
+    result = parse_forecast(meteo, 200, Place("Berlin", "DE", 52.52437, 13.41053))
+    assert decode(encode(result)) == result
+    weather = parse_current(json.loads((FIXTURES / "full.json").read_text()))
+    air = parse_air(json.loads((FIXTURES / "air.json").read_text()))
+    with_air = replace(
+        weather.reading, air_quality_index=air[0], air_pollutants_grams_per_cubic_meter=air[1]
+    )
+    for reading in (with_air, replace(weather.reading, missing="air_quality")):
+        assert decode(encode(replace(weather, reading=reading))) == replace(
+            weather, reading=reading
+        )
 
 
 @pytest.fixture

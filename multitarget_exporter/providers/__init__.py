@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from multitarget_exporter.providers.base import Provider
+from multitarget_exporter.providers.open_meteo import OpenMeteo
 from multitarget_exporter.providers.openweathermap import OpenWeatherMap
 
 PROVIDERS: dict[str, type[Provider]] = {
     OpenWeatherMap.name: OpenWeatherMap,
+    OpenMeteo.name: OpenMeteo,
 }
 
 __all__ = ["PROVIDERS", "Provider"]
