@@ -76,3 +76,27 @@ def test_the_example_gunicorn_conf_adds_up_too(exporter_factory, fake_upstream, 
             params={"target": "Berlin", "module": "nocache"},
         )
         assert found.status_code == 200
+
+
+def test_the_example_gunicorn_conf_keeps_a_given_state_directory(
+    exporter_factory, fake_upstream, tmp_path
+):
+    config = tmp_path / "exporter.yml"
+    config.write_text(standard_config(fake_upstream.url, exporter_factory.dead_port))
+    state = tmp_path / "state"
+    (state / "metrics").mkdir(parents=True)
+    # Left by an earlier run that was killed: must not be added to this run's counters.
+    stale = state / "metrics" / "counter_999999.db"
+    stale.write_bytes(b"stale")
+    env = exporter_env(
+        MULTITARGET_EXPORTER_CONFIG=str(config), MULTITARGET_EXPORTER_STATE_DIR=str(state)
+    )
+    command = users_gunicorn("-c", str(EXAMPLE), "--workers", "2")
+    exporter = exporter_factory(None, env=env, command=command)
+    assert not stale.exists()
+    spread_probes(exporter, 2)
+    assert fresh_metrics(exporter)[PROBES] == 2
+    assert "logger=gunicorn.error" in exporter.log_text()  # gunicorn's lines in our format
+    assert exporter.stop() == 0
+    assert state.is_dir() and (state / "history.sqlite").exists()  # yours: kept
+    assert list((state / "metrics").iterdir()) == []
