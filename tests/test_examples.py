@@ -1,0 +1,376 @@
+"""Every file in examples/ checked by the tool that owns its format.
+
+Prometheus files by promtool, the Dockerfile by hadolint, the compose file by
+the Compose Specification's schema, Kubernetes manifests by the Kubernetes
+API schemas (kubernetes-validate) and, for prometheus-operator's resources, by
+the fields of its API reference, and the systemd unit by systemd-analyze.
+Nothing here needs a container engine or a cluster; the end-to-end run with a
+real Prometheus is in test_prometheus_e2e.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from multitarget_exporter.config import load_config, parse_config
+from multitarget_exporter.targets import parse_target
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+SCHEMAS = Path(__file__).parent / "schemas"
+BIN = Path(sys.executable).parent
+EXPORTER_ADDRESS = "127.0.0.1:9265"
+
+
+def run(*command: str | Path, **options) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(part) for part in command], capture_output=True, text=True, timeout=60, **options
+    )
+
+
+def load_yaml(name: str):
+    return yaml.safe_load((EXAMPLES / name).read_text("utf-8"))
+
+
+def load_all(name: str) -> list:
+    return list(yaml.safe_load_all((EXAMPLES / name).read_text("utf-8")))
+
+
+def probe_jobs(config: dict) -> list[dict]:
+    return [job for job in config["scrape_configs"] if job.get("metrics_path") == "/probe"]
+
+
+# -- Prometheus -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["prometheus.yml", "prometheus-compose.yml"])
+def test_prometheus_configs_pass_promtool(name):
+    checked = run("promtool", "check", "config", EXAMPLES / name)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1 rule files found" in checked.stdout
+
+
+def test_the_compose_prometheus_config_differs_only_in_the_address():
+    text = (EXAMPLES / "prometheus.yml").read_text("utf-8")
+    expected = yaml.safe_load(text.replace(EXPORTER_ADDRESS, "exporter:9265"))
+    assert load_yaml("prometheus-compose.yml") == expected
+
+
+def test_the_probe_jobs_follow_the_multi_target_recipe():
+    config = load_yaml("prometheus.yml")
+    jobs = probe_jobs(config)
+    assert {job["params"]["module"][0] for job in jobs} == {"default", "air", "open_meteo"}
+    for job in jobs:
+        steps = [(r.get("source_labels"), r["target_label"]) for r in job["relabel_configs"]]
+        assert steps[0] == (["__address__"], "__param_target")
+        assert steps[1] == (["__param_target"], "instance")
+        assert (["__param_module"], "module") in steps
+        assert steps[-1] == (None, "__address__")
+        assert job["relabel_configs"][-1]["replacement"] == EXPORTER_ADDRESS
+    own = [job for job in config["scrape_configs"] if job["job_name"] == "multitarget_exporter"]
+    assert own[0]["static_configs"][0]["targets"] == [EXPORTER_ADDRESS]
+    # Weather moves slowly and the exporter caches it; the timeout leaves the exporter time.
+    assert config["global"]["scrape_interval"] == "1m"
+    assert config["global"]["scrape_timeout"] == "20s"
+
+
+def example_targets() -> list[tuple[str, str]]:
+    """(module, target) for every place the example Prometheus config names."""
+    found = []
+    for job in probe_jobs(load_yaml("prometheus.yml")):
+        module = job["params"]["module"][0]
+        for group in job.get("static_configs", []):
+            found += [(module, target) for target in group["targets"]]
+        if job.get("file_sd_configs"):
+            for path in sorted((EXAMPLES / "targets").glob("*.yml")):
+                for group in yaml.safe_load(path.read_text("utf-8")):
+                    assert set(group) <= {"targets", "labels"}
+                    found += [(module, target) for target in group["targets"]]
+    return found
+
+
+def test_every_example_target_is_a_valid_target_of_an_existing_module(monkeypatch):
+    monkeypatch.setenv("OWM_API_KEY", "example-key")
+    real = load_config(str(EXAMPLES / "multitarget_exporter.yml"))
+    fake = load_config(str(EXAMPLES / "fake_upstream.yml"))
+    targets = example_targets()
+    assert len(targets) >= 10
+    for module, target in targets:
+        assert module in real.modules and module in fake.modules, module
+        location = parse_target(target)
+        from multitarget_exporter.providers import PROVIDERS
+
+        provider = PROVIDERS[real.modules[module].provider](real.modules[module])
+        assert provider.unsupported(location) is None, (module, target)
+
+
+def test_rules_pass_promtool_and_their_unit_tests():
+    checked = run("promtool", "check", "rules", EXAMPLES / "rules" / "weather.rules.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = run("promtool", "test", "rules", "weather.rules.test.yml", cwd=EXAMPLES / "rules")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout
+
+
+def test_the_rule_unit_tests_can_fail(tmp_path):
+    shutil.copy(EXAMPLES / "rules" / "weather.rules.yml", tmp_path)
+    tests = (EXAMPLES / "rules" / "weather.rules.test.yml").read_text("utf-8")
+    (tmp_path / "t.yml").write_text(tests.replace("value: 0.75", "value: 0.5"))
+    assert run("promtool", "test", "rules", "t.yml", cwd=tmp_path).returncode != 0
+    # And a broken threshold in the rules is caught by the existing tests.
+    rules = (EXAMPLES / "rules" / "weather.rules.yml").read_text("utf-8")
+    (tmp_path / "weather.rules.yml").write_text(rules.replace(">= 20.8", ">= 30"))
+    shutil.copy(EXAMPLES / "rules" / "weather.rules.test.yml", tmp_path)
+    assert run("promtool", "test", "rules", "weather.rules.test.yml", cwd=tmp_path).returncode != 0
+
+
+def test_every_alert_has_a_unit_test():
+    rules = load_yaml("rules/weather.rules.yml")
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+    tests = load_yaml("rules/weather.rules.test.yml")
+    tested = {t["alertname"] for case in tests["tests"] for t in case.get("alert_rule_test", [])}
+    exprs = " ".join(t["expr"] for case in tests["tests"] for t in case.get("promql_expr_test", []))
+    assert alerts == tested
+    assert all(name in exprs for name in recorded)
+
+
+# -- Grafana ----------------------------------------------------------------------------
+
+
+def dashboard() -> dict:
+    return json.loads((EXAMPLES / "grafana" / "weather.json").read_text("utf-8"))
+
+
+def test_the_dashboard_is_templated_on_module_and_instance():
+    board = dashboard()
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert "label_values(probe_success, module)" in variables["module"]["definition"]
+    assert "$module" in variables["instance"]["definition"]
+    assert variables["instance"]["multi"] and variables["instance"]["includeAll"]
+    panels = [p for p in board["panels"] if p["type"] != "row"]
+    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
+    for panel in panels:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], panel["title"]
+        assert panel["gridPos"]["x"] >= 0 and panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
+        for target in panel["targets"]:
+            assert target["expr"].strip() and target["datasource"]["uid"] == "${datasource}"
+            if target["expr"].startswith(("weather_", "probe_")):
+                assert 'module=~"$module"' in target["expr"], panel["title"]
+    kinds = {p["type"] for p in panels}
+    assert {"timeseries", "table", "geomap", "state-timeline"} <= kinds
+    titles = " ".join(p["title"] for p in panels).lower()
+    for needed in (
+        "temperature",
+        "humidity",
+        "pressure",
+        "wind",
+        "precipitation",
+        "conditions",
+        "places",
+        "probe success",
+        "probe duration",
+        "upstream calls",
+        "cache hit",
+    ):
+        assert needed in titles, needed
+
+
+def test_the_geomap_reads_the_latitude_and_longitude_gauges():
+    geomap = next(p for p in dashboard()["panels"] if p["type"] == "geomap")
+    exprs = " ".join(t["expr"] for t in geomap["targets"])
+    assert "weather_location_latitude_degrees" in exprs
+    assert "weather_location_longitude_degrees" in exprs
+    location = geomap["options"]["layers"][0]["location"]
+    assert (location["mode"], location["latitude"], location["longitude"]) == (
+        "coords",
+        "latitude",
+        "longitude",
+    )
+
+
+def test_grafana_provisioning_matches_compose():
+    compose = load_yaml("compose.yaml")
+    source = load_yaml("grafana/provisioning/datasources/prometheus.yml")["datasources"][0]
+    assert source["type"] == "prometheus" and source["isDefault"] is True
+    assert source["url"] == "http://prometheus:9090" and "prometheus" in compose["services"]
+    provider = load_yaml("grafana/provisioning/dashboards/weather.yml")["providers"][0]
+    mounts = compose["services"]["grafana"]["volumes"]
+    assert any(m.endswith(f"{provider['options']['path']}/weather.json:ro") for m in mounts)
+
+
+# -- containers -------------------------------------------------------------------------
+
+
+def test_the_dockerfile_passes_hadolint():
+    linted = run(BIN / "hadolint", EXAMPLES / "Dockerfile")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_hadolint_would_catch_a_bad_dockerfile(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN apt-get install curl\nCMD multitarget-exporter\n")
+    assert run(BIN / "hadolint", bad).returncode != 0
+
+
+def test_the_dockerfile_builds_from_what_exists_and_runs_unprivileged():
+    root = EXAMPLES.parent
+    lines = (EXAMPLES / "Dockerfile").read_text("utf-8").splitlines()
+    for line in lines:
+        if line.startswith("COPY") and "--from=" not in line:
+            for source in line.split()[1:-1]:
+                assert (root / source).exists(), source
+    user = next(line for line in lines if line.startswith("USER"))
+    assert not user.split()[1].startswith(("0", "root"))
+    assert "EXPOSE 9265" in lines
+    entry = next(line for line in lines if line.startswith("ENTRYPOINT"))
+    assert json.loads(entry.split(None, 1)[1]) == ["multitarget-exporter"]
+    assert 'multitarget-exporter = "multitarget_exporter.cli:main"' in (
+        root / "pyproject.toml"
+    ).read_text("utf-8")
+
+
+def test_the_compose_file_matches_the_compose_specification():
+    checked = run(
+        BIN / "check-jsonschema",
+        "--builtin-schema",
+        "vendor.compose-spec",
+        EXAMPLES / "compose.yaml",
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_everything_compose_mounts_or_builds_exists():
+    compose = load_yaml("compose.yaml")
+    build = compose["services"]["exporter"]["build"]
+    context = (EXAMPLES / build["context"]).resolve()
+    assert (context / build["dockerfile"]).is_file()
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (EXAMPLES / source).exists(), volume
+    command = " ".join(compose["services"]["prometheus"]["command"])
+    assert "--config.file=/etc/prometheus/prometheus.yml" in command
+
+
+# -- Kubernetes -------------------------------------------------------------------------
+
+
+def kubernetes_documents() -> list[dict]:
+    return load_all("kubernetes/exporter.yaml") + load_all("kubernetes/monitoring.yaml")
+
+
+def test_core_kubernetes_manifests_match_the_api_schemas():
+    core = [d for d in kubernetes_documents() if not d["apiVersion"].startswith("monitoring.")]
+    assert {d["kind"] for d in core} == {"ConfigMap", "Deployment", "Service"}
+    for document in core:
+        kubernetes_validate.validate(document, "1.31", strict=True)
+
+
+def test_the_kubernetes_validator_would_catch_a_typo():
+    deployment = next(d for d in kubernetes_documents() if d["kind"] == "Deployment")
+    deployment["spec"]["template"]["spec"]["contaners"] = []
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, "1.31", strict=True)
+
+
+@pytest.mark.parametrize("kind", ["Probe", "ServiceMonitor"])
+def test_operator_resources_match_their_api_fields(kind):
+    schema = json.loads((SCHEMAS / f"{kind.lower()}.schema.json").read_text("utf-8"))
+    found = [d for d in kubernetes_documents() if d["kind"] == kind]
+    assert found
+    for document in found:
+        jsonschema.validate(document, schema)
+    broken = dict(found[0], spec={**found[0]["spec"], "jobname": "typo"})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+
+
+def test_kubernetes_parts_fit_together(tmp_path):
+    documents = {d["kind"] + "/" + d["metadata"]["name"]: d for d in kubernetes_documents()}
+    config_map = documents["ConfigMap/multitarget-exporter"]
+    deployment = documents["Deployment/multitarget-exporter"]
+    service = documents["Service/multitarget-exporter"]
+    pod = deployment["spec"]["template"]
+    assert service["spec"]["selector"] == pod["metadata"]["labels"]
+    container = pod["spec"]["containers"][0]
+    assert {p["name"] for p in container["ports"]} == {service["spec"]["ports"][0]["targetPort"]}
+    # The configuration the ConfigMap holds is valid, its key file where the Secret is mounted.
+    key_file = tmp_path / "owm-api-key"
+    key_file.write_text("k8s-example-key\n")
+    text = config_map["data"]["config.yml"].replace(
+        "/etc/multitarget_exporter/secret/owm-api-key", str(key_file)
+    )
+    config = parse_config(yaml.safe_load(text))
+    assert config.modules["default"].api_key == "k8s-example-key"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert "/etc/multitarget_exporter/secret/owm-api-key".startswith(mounts["secret"])
+    assert f"--config.file={mounts['config']}" in container["args"]
+    # Every Probe asks a module the ConfigMap defines, through the Service.
+    port = service["spec"]["ports"][0]["port"]
+    for probe in (d for d in documents.values() if d["kind"] == "Probe"):
+        assert probe["spec"]["module"] in config.modules
+        host = probe["spec"]["prober"]["url"]
+        assert host.startswith(f"{service['metadata']['name']}.") and host.endswith(f":{port}")
+        assert (
+            probe["spec"]["targets"]["staticConfig"]["labels"]["module"] == probe["spec"]["module"]
+        )
+        for target in probe["spec"]["targets"]["staticConfig"]["static"]:
+            parse_target(target)
+    monitor = documents["ServiceMonitor/multitarget-exporter"]
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+
+
+# -- systemd ----------------------------------------------------------------------------
+
+
+def test_the_systemd_unit_verifies(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing (.ci/run installs systemd)"
+    unit = (EXAMPLES / "systemd" / "multitarget-exporter.service").read_text("utf-8")
+    # Only the path of the installed program changes: here it is this virtualenv's.
+    local = unit.replace(
+        "/opt/multitarget_exporter/bin/multitarget-exporter", str(BIN / "multitarget-exporter")
+    )
+    assert local != unit
+    path = tmp_path / "multitarget-exporter.service"
+    path.write_text(local)
+    verified = run(analyze, "verify", path)
+    assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
+    # systemd-analyze does complain about what is wrong.
+    path.write_text(local.replace("ProtectHome=yes", "ProtectHome=yes\nProtectEverything=yes"))
+    assert "Unknown key" in run(analyze, "verify", path).stderr
+
+
+def test_the_systemd_recipe_gives_a_valid_configuration(tmp_path, monkeypatch):
+    unit = (EXAMPLES / "systemd" / "multitarget-exporter.service").read_text("utf-8")
+    match = re.search(r"sed 's\|([^|]+)\|([^|]+)\|'", unit)
+    assert match, "the unit's header gives the sed that adapts the example configuration"
+    text = (EXAMPLES / "multitarget_exporter.yml").read_text("utf-8")
+    adapted = text.replace(match[1], match[2])
+    assert "api_key: ${OWM_API_KEY}" not in adapted
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "owm_api_key").write_text("systemd-example-key\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    monkeypatch.delenv("OWM_API_KEY", raising=False)
+    config = parse_config(yaml.safe_load(adapted))
+    assert config.modules["default"].api_key == "systemd-example-key"
+    assert "LoadCredential=owm_api_key:/etc/multitarget_exporter/owm_api_key" in unit
+    assert "--config.file=/etc/multitarget_exporter/config.yml" in unit
