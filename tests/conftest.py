@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -300,3 +301,24 @@ def samples(text: str) -> dict[str, float]:
             labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
             found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
     return found
+
+
+def unique(prefix: str = "Place") -> str:
+    """A place name nobody knows (not_found unless a fault rule answers for it), so
+    fault rules and counts cannot cross tests."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def unique_point() -> str:
+    """Coordinates in the open South Pacific, far from every known place: always a reading."""
+    bits = uuid.uuid4().int
+    # Decimals end in 1: the exporter sends repr(float), which drops trailing zeros,
+    # and fault rules and request counts match the value as sent.
+    return f"-{30 + bits % 30}.{bits % 997:03d}1,-{100 + bits % 50}.{bits % 991:03d}1"
+
+
+def promtool_check(text: str) -> subprocess.CompletedProcess:
+    """`promtool check metrics` on an exposition."""
+    return subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from tests.conftest import samples
+from tests.conftest import samples, unique, unique_point
 
 CALLS = "/data/2.5/weather"
 
@@ -29,19 +28,6 @@ cache:
 @pytest.fixture(scope="module")
 def economy(exporter_factory, fake_upstream):
     return exporter_factory(config(fake_upstream.url))
-
-
-def unique(prefix="Place") -> str:
-    """A place name nobody knows: not_found, unless a fault rule answers for it."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def unique_point() -> str:
-    """Coordinates in the open South Pacific, far from every known place: always a reading."""
-    bits = uuid.uuid4().int
-    # Decimals end in 1: the exporter sends repr(float), which drops trailing zeros,
-    # and fault rules and request counts match the value as sent.
-    return f"-{30 + bits % 30}.{bits % 997:03d}1,-{100 + bits % 50}.{bits % 991:03d}1"
 
 
 def calls_for(fake_upstream, place: str) -> int:

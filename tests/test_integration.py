@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
 import time
-import uuid
 
 import pytest
 
-from tests.conftest import OWM_KEY, samples
-
-
-def unique(prefix: str = "Place") -> str:
-    """A place name no other test uses, so fault rules cannot cross tests."""
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def promtool_check(text: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
-    )
-
+from tests.conftest import OWM_KEY, promtool_check, samples, unique
 
 # -- readings ------------------------------------------------------------------------
 

@@ -7,12 +7,11 @@ named: a dashboard must not care which one a module uses.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 
 import pytest
 
-from tests.conftest import OWM_KEY, samples
+from tests.conftest import OWM_KEY, promtool_check, samples, unique_point
 
 SEARCH, FORECAST = "/v1/search", "/v1/forecast"
 OPEN_METEO_KEY = "OM-commercial-KEY-5d1e"
@@ -97,12 +96,6 @@ def both(exporter_factory, fake_upstream):
     return exporter_factory(config(fake_upstream.url))
 
 
-def unique_point() -> str:
-    """Coordinates in the open South Pacific, far from every known place."""
-    bits = uuid.uuid4().int
-    return f"-{30 + bits % 30}.{bits % 997:03d}1,-{100 + bits % 50}.{bits % 991:03d}1"
-
-
 def calls(fake_upstream, path: str, subject: str | None = None) -> int:
     """Requests the fake has seen on `path`, naming `subject` if given."""
     count = 0
@@ -131,12 +124,6 @@ def labels_of(text: str, family: str) -> set[str]:
         if key.startswith(family + "{"):
             found.update(part.split("=")[0] for part in key[len(family) + 1 : -1].split(","))
     return found
-
-
-def promtool_check(text: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
-    )
 
 
 # -- the same metrics from either provider ------------------------------------------

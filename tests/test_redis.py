@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from multitarget_exporter.providers.open_meteo import Place, parse_forecast
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.rediscache import decode, encode
-from tests.conftest import free_port, samples
+from tests.conftest import free_port, samples, unique_point
 
 FIXTURES = Path(__file__).parent / "fixtures" / "owm"
 
@@ -95,11 +94,6 @@ cache:
   backend: redis
   url: {redis_url}
 """
-
-
-def unique_point() -> str:
-    bits = uuid.uuid4().int
-    return f"-{30 + bits % 30}.{bits % 997:03d}1,-{100 + bits % 50}.{bits % 991:03d}1"
 
 
 def probe(exporter, target: str, module: str = "default") -> dict[str, float]:
