@@ -29,7 +29,7 @@ wsgi_app = "multitarget_exporter.wsgi:create_app()"
 bind = os.environ.get("MULTITARGET_EXPORTER_BIND", ":9265")
 worker_class = "gthread"  # probes wait on the upstream: threads serve that cheaply
 workers = int(os.environ.get("MULTITARGET_EXPORTER_WORKERS", "2"))
-threads = 32
+threads = 128  # every probe waiting on a stuck upstream holds one until its deadline
 # A probe never outlives its module's timeout (at most 5m); the worker's own
 # heartbeat only has to outlast a stuck thread, not a probe.
 timeout = 60

@@ -2,7 +2,10 @@
 
 gthread workers: probes spend their time waiting on the upstream, so many
 threads in one process serve them cheaply, and one process means one
-in-memory cache for every probe.
+in-memory cache for every probe. Threads are what a stuck upstream uses up:
+every probe waiting on it holds one until its deadline, so the default leaves
+room for a hundred of them while cached places, /metrics and health checks
+still answer at once.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from multitarget_exporter.history import DEFAULT_LIMIT
 log = logging.getLogger("multitarget_exporter")
 
 _LISTEN_ADDRESS = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})")
+
+# A waiting probe costs a thread's stack (mostly untouched) and nothing else.
+DEFAULT_THREADS = 128
 
 
 def gunicorn_bind(listen_address: str) -> str:
@@ -110,7 +116,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers", default=1, type=_positive_int, help="gunicorn worker processes (default 1)"
     )
     parser.add_argument(
-        "--threads", default=32, type=_positive_int, help="threads per worker (default 32)"
+        "--threads",
+        default=DEFAULT_THREADS,
+        type=_positive_int,
+        help="threads per worker: probes that can wait on the upstream at once "
+        f"(default {DEFAULT_THREADS})",
     )
     parser.add_argument(
         "--history.limit",

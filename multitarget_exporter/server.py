@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 from typing import Any
 
@@ -58,6 +59,7 @@ class EmbeddedGunicorn(BaseApplication):
     def reload(self) -> None:
         """On SIGHUP, before gunicorn forks new workers: they inherit what this loads."""
         self._app.reload()
+        self._options["graceful_timeout"] = graceful_seconds(self._app)
         if self._web_config_file and isinstance(self._served, WebGuard):
             try:
                 web = load_web_config(self._web_config_file, self._state_dir)
@@ -97,6 +99,12 @@ def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def graceful_seconds(app: ExporterApp) -> int:
+    """How long a stopping worker may take: long enough for any probe to meet its deadline."""
+    longest = max((m.timeout_seconds for m in app.state.config.modules.values()), default=0.0)
+    return max(30, math.ceil(longest) + 5)
+
+
 def _child_exit(server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
@@ -112,6 +120,7 @@ def serve(args: argparse.Namespace, state_dir: str) -> list[str]:
     except ConfigError as error:
         return error.problems
     options = gunicorn_options(args)
+    options["graceful_timeout"] = graceful_seconds(app)
     server = EmbeddedGunicorn(app, options, web, args.web_config_file, state_dir)
     log.info(
         "starting",
