@@ -37,6 +37,7 @@ graceful_timeout = 30  # probes in flight finish on shutdown and reload
 keepalive = 75  # longer than Prometheus' idle connections, so they are reused
 max_requests = 0  # never recycle workers: that would empty the in-memory cache
 accesslog = None  # the exporter logs one line per probe itself
+logger_class = "multitarget_exporter.logs.GunicornLogger"  # and skips access-log work
 control_socket_disable = True  # gunicorn 27+: no per-user socket for two exporters to share
 logconfig_dict = logging_dict(
     os.environ.get("MULTITARGET_EXPORTER_LOG_LEVEL", "info"),

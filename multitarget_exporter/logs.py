@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from gunicorn import glogging
 
 from multitarget_exporter.redact import redact
 
@@ -32,9 +35,17 @@ def set_secrets(secrets: Iterable[str]) -> None:
     _known_secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
 
 
+_second_text: tuple[int, str] = (-1, "")  # the last second formatted, reused within it
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-    return f"{seconds}.{int(record.msecs):03d}Z"
+    global _second_text
+    second, text = _second_text
+    if int(record.created) != second:
+        second = int(record.created)
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_text = (second, text)
+    return f"{text}.{int(record.msecs):03d}Z"
 
 
 def _level(record: logging.LogRecord) -> str:
@@ -56,6 +67,9 @@ def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
+_NEEDS_QUOTES = re.compile(r'[ ="\\]')
+
+
 def _logfmt_value(value: Any) -> str:
     if isinstance(value, float):
         text = f"{value:.6g}"
@@ -63,7 +77,7 @@ def _logfmt_value(value: Any) -> str:
         text = "true" if value else "false"
     else:
         text = str(value)
-    if text and not any(c in text for c in ' ="\\') and text.isprintable():
+    if text and text.isprintable() and not _NEEDS_QUOTES.search(text):
         return text
     escaped = text.replace("\\", "\\\\").replace('"', '\\"')
     escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
@@ -117,6 +131,19 @@ def logging_dict(level: str, log_format: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["stderr"], "level": "WARNING"},
     }
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger, minus the access-log work when no access log is configured.
+
+    With a `logconfig_dict`, gunicorn builds every request's access-log fields
+    even when `accesslog` is unset and nothing prints them; the exporter logs
+    one line per probe itself, so that work is skipped unless asked for.
+    """
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
 
 
 def setup_logging(level: str = "info", log_format: str = "logfmt") -> None:

@@ -89,6 +89,7 @@ def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": args.log_level if args.log_level != "warn" else "warning",
         "logconfig_dict": logs.logging_dict(args.log_level, args.log_format),
+        "logger_class": logs.GunicornLogger,
         "proc_name": "multitarget_exporter",
         "forwarded_allow_ips": "127.0.0.1,::1",
         # gunicorn >= 25.1 opens a control socket in $HOME by default: one per
