@@ -19,6 +19,7 @@ _SECRET_PARAMETER = re.compile(r"(?i)\b(appid|api_?key|apikey|key|token)=[^&\s'\
 # Masking a one- or two-letter "secret" wherever it occurs would garble every
 # line and protect nothing; credential fields are masked by name regardless.
 MIN_SECRET_LENGTH = 6
+_MASKED = rf"\1={SECRET_PLACEHOLDER}"
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
@@ -26,4 +27,4 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, SECRET_PLACEHOLDER)
-    return _SECRET_PARAMETER.sub(lambda m: f"{m[1]}={SECRET_PLACEHOLDER}", text)
+    return _SECRET_PARAMETER.sub(_MASKED, text)
