@@ -43,7 +43,7 @@ from multitarget_exporter.config import (
     module_view,
     read_config,
 )
-from multitarget_exporter.exposition import metrics_response
+from multitarget_exporter.exposition import metrics_response, probe_response
 from multitarget_exporter.history import HistoryEntry, MemoryHistory, ProbeHistory
 from multitarget_exporter.probe import SCRAPE_TIMEOUT_HEADER, probe_timeout, run_probe
 from multitarget_exporter.probelog import ProbeLog
@@ -277,11 +277,11 @@ class ExporterApp:
         log.log(level, "probe finished", extra={"fields": fields})
         self._remember(module.name, target, outcome, result.duration_seconds, probe_log)
 
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(ProbeCollector(result))
         if request.args.get("debug", "").lower() == "true":
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(ProbeCollector(result))
             return _debug_response(probe_log, registry, module, state.config.secrets)
-        response = metrics_response(registry, request)
+        response = probe_response(result, request)
         response.headers["Cache-Control"] = "no-store"
         return response
 

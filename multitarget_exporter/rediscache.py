@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import redis
@@ -40,7 +41,7 @@ def encode(result: ProbeResult) -> bytes:
     """A ProbeResult as JSON (duration and cache_hit are the serving probe's own)."""
     return json.dumps(
         {
-            "reading": asdict(result.reading) if result.reading else None,
+            "reading": _reading_document(result.reading) if result.reading else None,
             "failure": [result.failure.reason.value, result.failure.detail]
             if result.failure
             else None,
@@ -48,6 +49,13 @@ def encode(result: ProbeResult) -> bytes:
         },
         ensure_ascii=False,
     ).encode("utf-8")
+
+
+def _reading_document(reading: Reading) -> dict[str, Any]:
+    """The reading's value fields (not its memo of rendered metrics)."""
+    return {f.name: getattr(reading, f.name) for f in dataclass_fields(reading) if f.init} | {
+        "conditions": [asdict(c) for c in reading.conditions]
+    }
 
 
 def decode(data: bytes) -> ProbeResult:
@@ -164,6 +172,12 @@ class RedisCache:
             # The lock outlives the fetch's deadline a little, then frees itself.
             lock_ms = max(int(deadline.remaining() * 1000) + 1000, 1000)
             if self._client.set(lock_key, b"1", nx=True, px=lock_ms):
+                # A fetcher may have published and unlocked between the read above
+                # and this lock: read again before spending a call.
+                cached = self._client.get(result_key)
+                if cached is not None:
+                    self._client.delete(lock_key)
+                    return decode(cached), "hit"
                 return self._lead(fetch, ttl, result_key, lock_key, flight_key), "miss"
             waited = self._follow(result_key, lock_key, flight_key, deadline)
             if waited is not None:
