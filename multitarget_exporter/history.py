@@ -9,12 +9,14 @@ the worker restarts a reload causes).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import logging
 import os
 import sqlite3
 import threading
+import time as time_module
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +26,7 @@ from multitarget_exporter.probelog import ProbeLog
 DEFAULT_LIMIT = 100
 _log = logging.getLogger("multitarget_exporter")
 _PRUNE_EVERY = 32
+_PENDING_BOUND = 10_000  # rows a process holds for its writer at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +53,8 @@ class ProbeHistory(Protocol):
 
     def record(
         self, time: float, module: str, target: str, outcome: str, duration: float, log: ProbeLog
-    ) -> int:
-        """Keep one probe; its id."""
+    ) -> None:
+        """Keep one probe."""
         ...
 
     def get(self, probe_id: int) -> HistoryEntry | None: ...
@@ -77,13 +80,12 @@ class MemoryHistory:
 
     def record(
         self, time: float, module: str, target: str, outcome: str, duration: float, log: ProbeLog
-    ) -> int:
+    ) -> None:
         if not self.limit:
-            return 0
+            return
         with self._lock:
             entry = HistoryEntry(next(self._ids), time, module, target, outcome, duration, log)
             self._rings[entry.success].append(entry)
-            return entry.id
 
     def _all(self) -> list[HistoryEntry]:
         with self._lock:
@@ -118,15 +120,27 @@ CREATE INDEX IF NOT EXISTS probes_by_target ON probes (module, target, id);
 
 
 class SqliteHistory:
-    """History shared by the processes of one exporter through a SQLite file."""
+    """History shared by the processes of one exporter through a SQLite file.
+
+    A probe only appends its row to a list in memory; a writer thread in each
+    process puts the rows into the file every `FLUSH_SECONDS`, many in one
+    transaction, so the probe itself never waits on SQLite. A reader writes its
+    own process's rows first and waits out one more flush for the others'.
+    """
+
+    FLUSH_SECONDS = 0.1
 
     def __init__(self, path: str, limit: int = DEFAULT_LIMIT) -> None:
         self.path = path
         self.limit = limit
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._pending_lock = threading.Lock()
+        self._pending: list[tuple[Any, ...]] = []
         self._pid = -1
+        self._writer_pid = -1
         self._connection: sqlite3.Connection | None = None
         self._writes = 0
+        self._settled_at = -1.0
         with self._connect() as connection:  # create the schema once, before workers fork
             connection.executescript(_SCHEMA)
 
@@ -143,29 +157,62 @@ class SqliteHistory:
 
     def record(
         self, time: float, module: str, target: str, outcome: str, duration: float, log: ProbeLog
-    ) -> int:
+    ) -> None:
         if not self.limit:
-            return 0
-        row = (
-            time,
-            module,
-            target,
-            outcome,
-            outcome != "success",
-            duration,
-            json.dumps(log.entries, default=str),
-        )
-        with self._lock:
-            connection = self._connect()
-            cursor = connection.execute(
-                "INSERT INTO probes (time, module, target, outcome, failed, duration, log)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-            self._writes += 1
-            if self._writes % _PRUNE_EVERY == 0:
-                self._prune(connection)
-            return int(cursor.lastrowid or 0)
+            return
+        row = (time, module, target, outcome, outcome != "success", duration, log)
+        with self._pending_lock:
+            # A writer far behind (a stuck disk) must not grow memory without bound.
+            if len(self._pending) >= _PENDING_BOUND:
+                del self._pending[: len(self._pending) - _PENDING_BOUND + 1]
+            self._pending.append(row)
+            if self._writer_pid != os.getpid():
+                self._start_writer()
+
+    def _start_writer(self) -> None:
+        """This process's writer thread, and a last flush at exit (called under the lock)."""
+        self._writer_pid = os.getpid()
+        threading.Thread(target=self._write_forever, name="history-writer", daemon=True).start()
+        atexit.register(self.flush)
+
+    def _write_forever(self) -> None:
+        pid = os.getpid()
+        while self._writer_pid == pid:
+            time_module.sleep(self.FLUSH_SECONDS)
+            self.flush()
+
+    def flush(self) -> None:
+        """Write this process's pending rows now; a failed write is logged and dropped."""
+        with self._pending_lock:
+            rows, self._pending = self._pending, []
+        if not rows:
+            return
+        encoded = [(*row[:6], json.dumps(row[6].entries, default=str)) for row in rows]
+        try:
+            with self._lock:
+                connection = self._connect()
+                with connection:  # one transaction for the batch
+                    connection.execute("BEGIN")
+                    connection.executemany(
+                        "INSERT INTO probes (time, module, target, outcome, failed, duration, log)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        encoded,
+                    )
+                    self._writes += len(rows)
+                    if self._writes >= _PRUNE_EVERY:
+                        self._prune(connection)
+                        self._writes = 0
+        except sqlite3.Error:
+            _log.exception("could not record %d probes in the history", len(rows))
+
+    def _settle(self) -> None:
+        """Before a read: this process's rows written, every other writer given a round.
+
+        The queries of one page share a wait."""
+        self.flush()
+        if time_module.monotonic() - self._settled_at > self.FLUSH_SECONDS / 2:
+            time_module.sleep(self.FLUSH_SECONDS * 1.5)
+            self._settled_at = time_module.monotonic()
 
     def _prune(self, connection: sqlite3.Connection) -> None:
         for failed in (0, 1):
@@ -176,6 +223,7 @@ class SqliteHistory:
             )
 
     def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[HistoryEntry]:
+        self._settle()
         try:
             with self._lock:
                 rows = self._connect().execute(sql, parameters).fetchall()
