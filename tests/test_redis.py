@@ -166,3 +166,33 @@ def test_the_rate_limit_is_one_budget_for_every_process(
     assert [r["probe_success"] for r in results] == [1, 1, 1, 0, 0, 0]
     assert all(r['probe_failure_info{reason="rate_limited"}'] == 1 for r in results[3:])
     assert sum(len(fake_upstream.requests_naming(p)) for p in places) == 3
+
+
+def test_a_result_published_just_before_the_lock_is_taken_costs_no_call(redis_server):
+    """The race the issue's benchmark found: read (nothing), the other fetcher
+    publishes and unlocks, then this process wins the lock. It must not fetch."""
+    from multitarget_exporter.rediscache import PREFIX, RedisCache
+    from multitarget_exporter.upstream import Deadline
+
+    cache = RedisCache(redis_server[1])
+    published = parse_current(json.loads((FIXTURES / "full.json").read_text()))
+    real_get = cache._client.get
+    reads = []
+
+    def get_as_if_earlier(key):
+        reads.append(key)
+        if len(reads) == 1:  # the first read happened before the other fetcher published
+            cache._client.set(PREFIX + "r:" + "k", encode(published), px=60_000)
+            return None
+        return real_get(key)
+
+    cache._client.get = get_as_if_earlier
+    fetched = []
+
+    def fetch():
+        fetched.append(1)
+        return published
+
+    result, outcome = cache.fetch_through("k", fetch, lambda _: 600.0, Deadline(5))
+    assert fetched == [] and outcome == "hit" and result == published
+    assert real_get(PREFIX + "l:" + "k") is None  # and the lock it took is released
