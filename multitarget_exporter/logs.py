@@ -6,10 +6,13 @@ the finished line, tracebacks included, so no code path can print a key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.config
+import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -101,6 +104,77 @@ class JsonFormatter(logging.Formatter):
         return redact(line, _known_secrets)
 
 
+class BatchingStreamHandler(logging.StreamHandler):
+    """A stream handler that writes lines in batches, not one write per line.
+
+    Under load, a write and flush per probe line, each under the handler's
+    lock, made the request threads queue on that lock. Here a record is
+    formatted by the thread that logs it and appended to a list; a writer
+    thread (one per process) writes what has gathered within `FLUSH_SECONDS`
+    in one write, in order. Errors, a full batch, a fork and the interpreter's
+    exit (logging.shutdown) write at once, so nothing is duplicated or left behind.
+    """
+
+    FLUSH_SECONDS = 0.05
+    BATCH_LINES = 512
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._reset()
+        os.register_at_fork(before=self.flush, after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lines: list[str] = []
+        self._lines_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._writer_pid = -1
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:
+            self.handleError(record)
+            return
+        with self._lines_lock:
+            self._lines.append(line)
+            waiting = len(self._lines)
+            if self._writer_pid != os.getpid():
+                self._writer_pid = os.getpid()
+                threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
+        if record.levelno >= logging.ERROR or waiting >= self.BATCH_LINES:
+            self.flush()
+        elif waiting == 1:
+            self._wake.set()
+
+    def _write_forever(self) -> None:
+        pid = os.getpid()
+        while self._writer_pid == pid:
+            self._wake.wait()
+            self._wake.clear()
+            time.sleep(self.FLUSH_SECONDS)  # let a burst gather into one write
+            self.flush()
+
+    def close(self) -> None:
+        """Write what is left and let the writer thread end (a reconfiguration replaces us)."""
+        self.flush()
+        self._writer_pid = -2
+        self._wake.set()
+        super().close()
+
+    def flush(self) -> None:
+        """Write every gathered line now, in the order they were logged."""
+        with self.lock or contextlib.nullcontext():
+            with self._lines_lock:
+                lines, self._lines = self._lines, []
+            try:
+                if lines:
+                    self.stream.write("".join(lines))
+                if self.stream and hasattr(self.stream, "flush"):
+                    self.stream.flush()
+            except (OSError, ValueError):  # stderr closed or gone: nothing left to tell
+                pass
+
+
 def make_formatter(log_format: str = "logfmt") -> logging.Formatter:
     """The formatter for `--log.format` (a dictConfig factory, used for gunicorn too)."""
     return JsonFormatter() if log_format == "json" else LogfmtFormatter()
@@ -118,7 +192,7 @@ def logging_dict(level: str, log_format: str) -> dict[str, Any]:
         },
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "class": "multitarget_exporter.logs.BatchingStreamHandler",
                 "formatter": "exporter",
                 "stream": "ext://sys.stderr",
             }

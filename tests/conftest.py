@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from multitarget_exporter.logs import BatchingStreamHandler
+
 # Recognisable, so a leak anywhere is found by a plain substring search.
 OWM_KEY = "IT-owm-KEY-3f9c2a7b51e8d640"
 _LISTENING = re.compile(r"Listening at: (https?)://([\d.]+):(\d+)")
@@ -145,6 +147,8 @@ class Exporter:
         return self.get("/probe", params=params, **kwargs)
 
     def log_text(self) -> str:
+        # The exporter writes its log lines in batches, within 50 ms of each line.
+        time.sleep(BatchingStreamHandler.FLUSH_SECONDS * 4)
         if not self._log.closed:
             self._log.flush()
         return self.log_path.read_text("utf-8", "replace")

@@ -1,7 +1,12 @@
 """Log lines: logfmt and JSON, one line per record, secrets never printed."""
 
+import io
 import json
 import logging
+import os
+import threading
+import time
+import weakref
 
 import pytest
 
@@ -63,3 +68,79 @@ def test_redact_masks_credential_parameters_of_unknown_keys():
 def test_short_strings_are_not_masked_everywhere():
     assert redact("multitarget_exporter", ["x"]) == "multitarget_exporter"
     assert redact("q=a&appid=x", ["x"]) == "q=a&appid=<secret>"
+
+
+class _CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _batching_logger(stream, name):
+    handler = logs.BatchingStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(f"test.batching.{name}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger, handler
+
+
+def test_batched_lines_arrive_in_order_in_few_writes_and_soon():
+    stream = _CountingStream()
+    logger, handler = _batching_logger(stream, "order")
+    threads = [
+        threading.Thread(target=lambda n=n: [logger.info("t%d-%03d", n, i) for i in range(200)])
+        for n in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 5
+    while stream.getvalue().count("\n") < 800 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 800
+    for n in range(4):  # each thread's lines in the order it logged them
+        mine = [line for line in lines if line.startswith(f"t{n}-")]
+        assert mine == [f"t{n}-{i:03d}" for i in range(200)]
+    assert stream.writes < 100  # batches, not a write per line
+    handler.close()
+
+
+def test_an_error_is_written_at_once_with_everything_before_it():
+    stream = _CountingStream()
+    logger, handler = _batching_logger(stream, "error")
+    logger.info("before")
+    logger.error("broken")
+    assert stream.getvalue() == "before\nbroken\n"  # no wait for the writer thread
+    handler.close()
+
+
+def test_close_and_shutdown_leave_nothing_behind():
+    stream = _CountingStream()
+    logger, handler = _batching_logger(stream, "close")
+    logger.info("last words")
+    logging.shutdown([weakref.ref(handler)])
+    assert stream.getvalue() == "last words\n"
+
+
+def test_a_fork_does_not_write_the_parents_lines_twice(tmp_path):
+    path = tmp_path / "log.txt"
+    with open(path, "w") as stream:
+        logger, handler = _batching_logger(stream, "fork")
+        logger.info("parent, before the fork")
+        pid = os.fork()
+        if pid == 0:  # the child: log its own line and leave at once
+            logger.info("child")
+            handler.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        handler.flush()
+    assert path.read_text().splitlines().count("parent, before the fork") == 1
+    assert "child" in path.read_text().splitlines()
