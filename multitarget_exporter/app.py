@@ -45,7 +45,7 @@ from multitarget_exporter.config import (
 )
 from multitarget_exporter.exposition import metrics_response, probe_response
 from multitarget_exporter.history import HistoryEntry, MemoryHistory, ProbeHistory
-from multitarget_exporter.probe import SCRAPE_TIMEOUT_HEADER, probe_timeout, run_probe
+from multitarget_exporter.probe import SCRAPE_TIMEOUT_ENVIRON, probe_timeout, run_probe
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import PROVIDERS, Provider
 from multitarget_exporter.redact import redact
@@ -244,7 +244,7 @@ class ExporterApp:
         except BadRequest as error:
             return _text(str(error), status=400)
         timeout = probe_timeout(
-            module.timeout_seconds, request.headers.get(SCRAPE_TIMEOUT_HEADER), self.timeout_offset
+            module.timeout_seconds, request.environ.get(SCRAPE_TIMEOUT_ENVIRON), self.timeout_offset
         )
         probe_log = ProbeLog()
         result = run_probe(

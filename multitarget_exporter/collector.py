@@ -106,16 +106,6 @@ def probe_metrics(result: ProbeResult) -> Iterator[Metric]:
     )
 
 
-def probe_metrics_shape(result: ProbeResult) -> tuple[object, ...]:
-    """Everything `probe_metrics` reads but the duration: equal shapes, equal lines but one.
-
-    The exposition encodes one probe of each shape and reuses it (exposition.py);
-    a value added to `probe_metrics` must be added here too.
-    """
-    reason = result.failure.reason if result.failure is not None else None
-    return (result.success, reason, result.upstream_status_code, result.cache_hit)
-
-
 def _precipitation(name: str, documentation: str, windows: dict[str, float]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, documentation, labels=["window"])
     family.add_metric(["1h"], windows.get("1h", 0.0))

@@ -18,7 +18,8 @@ from multitarget_exporter.upstream import Deadline
 
 log = logging.getLogger(__name__)
 
-SCRAPE_TIMEOUT_HEADER = "X-Prometheus-Scrape-Timeout-Seconds"
+# Prometheus' X-Prometheus-Scrape-Timeout-Seconds header, as WSGI names it.
+SCRAPE_TIMEOUT_ENVIRON = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 
 
 def probe_timeout(module_timeout: float, scrape_timeout: str | None, offset: float) -> float:

@@ -18,7 +18,8 @@ from prometheus_client.exposition import choose_encoder
 
 from multitarget_exporter import exposition
 from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.providers.openweathermap import parse_current
+from multitarget_exporter.providers.open_meteo import Place, parse_forecast
+from multitarget_exporter.providers.openweathermap import parse_air, parse_current
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -53,6 +54,15 @@ def results() -> list[ProbeResult]:
     found = [
         replace(owm(name), cache_hit=hit) for name in ("full", "minimal") for hit in (False, True)
     ]
+    meteo = json.loads((FIXTURES / "open_meteo" / "full.json").read_text("utf-8"))
+    found.append(parse_forecast(meteo, 200, Place("Berlin", "DE", 52.52437, 13.41053)))
+    index, pollutants = parse_air(json.loads((FIXTURES / "owm" / "air.json").read_text("utf-8")))
+    with_air = replace(
+        found[0].reading, air_quality_index=index, air_pollutants_grams_per_cubic_meter=pollutants
+    )
+    found.append(replace(found[0], reading=with_air))
+    odd = replace(found[0].reading, temperature_celsius=-0.0, pressure_pascals=1e21)
+    found.append(replace(found[0], reading=odd))
     for reason in FailureReason:
         found.append(ProbeResult(None, Failure(reason, "detail not shown"), 0))
     found.append(ProbeResult(None, Failure(FailureReason.UPSTREAM_ERROR, "x"), 503))
