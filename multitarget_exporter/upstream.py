@@ -1,6 +1,12 @@
 """HTTP to an upstream API under a whole-probe deadline and a body size cap.
 
-A `requests` timeout bounds each socket operation, not the answer: headers or
+Through urllib3's pools (the transport `requests` itself uses): one pool
+manager per provider and process, connections kept alive and reused. The
+profile of a cache-miss probe showed `requests`' own layer (settings merged,
+the environment scanned for proxies, the URL parsed and quoted twice, cookie
+jars) costing about a third of the probe; nothing here needs it.
+
+A socket timeout bounds each socket operation, not the answer: headers or
 a body that trickle in a byte at a time would never trip it. So the body is
 read here with `read1`, the socket's timeout shrunk to what is left of the
 deadline before every read and the total checked against the cap as it grows;
@@ -19,14 +25,14 @@ import socket
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import requests
+import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from multitarget_exporter import __version__, selfmetrics
 from multitarget_exporter.probelog import ProbeLog
@@ -145,60 +151,50 @@ class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
 _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
-class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter, with connections the deadline watchdog can cut."""
-
-    def init_poolmanager(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
-
-    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        manager.pool_classes_by_scheme = _WATCHED_POOLS
-        return manager
+_managers: dict[tuple[str, str], urllib3.PoolManager] = {}
+_managers_pid = os.getpid()
+_managers_lock = threading.Lock()
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
-_sessions: dict[str, requests.Session] = {}
-_sessions_pid = os.getpid()
-_sessions_lock = threading.Lock()
-
-
-def session_for(name: str, pool_size: int = 64) -> requests.Session:
-    """The process's pooled session for one provider (rebuilt after a fork)."""
-    global _sessions_pid
-    session = _sessions.get(name)
-    if session is not None and _sessions_pid == os.getpid():
-        return session
-    with _sessions_lock:
-        if _sessions_pid != os.getpid():
-            _sessions.clear()
-            _sessions_pid = os.getpid()
-        session = _sessions.get(name)
-        if session is None:
-            session = requests.Session()
-            # requests reads proxy and CA settings from the environment on every
-            # request (a scan of os.environ each time); they are read once here
-            # instead, per upstream host in `_proxies_for`. No ~/.netrc either.
-            session.trust_env = False
-            session.verify = (
-                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-            )
-            adapter = _WatchedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            session.headers["User-Agent"] = USER_AGENT
-            session.headers["Accept"] = "application/json"
-            _sessions[name] = session
-        return session
+def _tls_options() -> dict[str, str]:
+    """Verify upstream certificates against the system's store, or the bundle the
+    environment names (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, as requests reads them)."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
 
 
 @functools.lru_cache(maxsize=64)
-def _proxies_for(scheme: str, host: str) -> dict[str, str]:
-    """The environment's proxy for an upstream host (HTTPS_PROXY, NO_PROXY...), read once.
+def _proxy_for(scheme: str, host: str) -> str:
+    """The environment's proxy for an upstream host (HTTPS_PROXY, NO_PROXY, ...), read once;
+    "" for none. Targets never choose the host, so the configured few are all there are."""
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+        return ""
+    return proxies.get(scheme) or proxies.get("all") or ""
 
-    Targets never choose the host, so the few configured ones are all there are.
-    """
-    return requests.utils.get_environ_proxies(f"{scheme}://{host}/")
+
+def pool_for(name: str, scheme: str, host: str, pool_size: int = 64) -> urllib3.PoolManager:
+    """The process's pool manager for one provider and proxy (rebuilt after a fork)."""
+    global _managers_pid
+    proxy = _proxy_for(scheme, host)
+    manager = _managers.get((name, proxy))
+    if manager is not None and _managers_pid == os.getpid():
+        return manager
+    with _managers_lock:
+        if _managers_pid != os.getpid():
+            _managers.clear()
+            _managers_pid = os.getpid()
+        manager = _managers.get((name, proxy))
+        if manager is None:
+            options = dict(num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS)
+            if proxy:
+                manager = urllib3.ProxyManager(proxy, **options, **_tls_options())
+            else:
+                manager = urllib3.PoolManager(**options, **_tls_options())
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+            _managers[(name, proxy)] = manager
+        return manager
 
 
 def _set_socket_timeout(response: urllib3.BaseHTTPResponse, seconds: float) -> None:
@@ -208,11 +204,11 @@ def _set_socket_timeout(response: urllib3.BaseHTTPResponse, seconds: float) -> N
         sock.settimeout(seconds)
 
 
-def _read_body(response: requests.Response, deadline: Deadline) -> bytes | Failure:
+def _read_body(response: urllib3.BaseHTTPResponse, deadline: Deadline) -> bytes | Failure:
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         return Failure(FailureReason.TOO_LARGE, f"Content-Length {declared} over {MAX_BODY_BYTES}")
-    raw = response.raw
+    raw = response
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -232,10 +228,13 @@ def _read_body(response: requests.Response, deadline: Deadline) -> bytes | Failu
 def _failure_from_exception(
     error: Exception, deadline: Deadline, secrets: tuple[str, ...]
 ) -> Failure:
-    timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+    timeouts = (urllib3.exceptions.TimeoutError, TimeoutError)
     # Past the deadline, a cut connection is the watchdog's work: a timeout.
     detail = redact(f"{type(error).__name__}: {error}", secrets)
-    if isinstance(error, timeouts):
+    # urllib3 files a refused or unresolvable connection under its connect
+    # timeouts (NewConnectionError subclasses ConnectTimeoutError): not a timeout.
+    refused = isinstance(error, urllib3.exceptions.NewConnectionError)
+    if isinstance(error, timeouts) and not (refused and deadline.remaining() > 0):
         return Failure(FailureReason.TIMEOUT, detail)
     if deadline.remaining() <= 0:
         return Failure(FailureReason.TIMEOUT, f"deadline passed, connection cut ({detail})")
@@ -243,7 +242,7 @@ def _failure_from_exception(
 
 
 def get(
-    session: requests.Session,
+    name: str,
     url: str,
     params: Mapping[str, str],
     deadline: Deadline,
@@ -255,8 +254,7 @@ def get(
     if remaining <= 0:
         failure = Failure(FailureReason.TIMEOUT, "no time left before the request")
         return Exchange(0, failure=failure)
-    # The query is encoded here, once, as requests would (every value quoted):
-    # handing requests a finished URL spares it the work on every call.
+    # Every value quoted: what a target holds stays inside its query value.
     joiner = "&" if "?" in url else "?"
     full_url = f"{url}{joiner}{urllib.parse.urlencode(params)}" if params else url
     if log is not None:
@@ -268,7 +266,7 @@ def get(
     started = time.perf_counter()
     _exchange.deadline, _exchange.ticket = deadline, None
     try:
-        exchange = _exchange_within(session, full_url, deadline, remaining, secrets)
+        exchange = _exchange_within(name, full_url, deadline, remaining, secrets)
         if log is not None:
             outcome = {
                 "status": exchange.status_code,
@@ -288,17 +286,22 @@ def get(
 
 
 def _exchange_within(
-    session: requests.Session,
+    name: str,
     url: str,
     deadline: Deadline,
     remaining: float,
     secrets: tuple[str, ...],
 ) -> Exchange:
-    errors = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+    errors = (urllib3.exceptions.HTTPError, OSError, ValueError)
     parts = urllib.parse.urlsplit(url)
-    proxies = _proxies_for(parts.scheme, parts.netloc)
     try:
-        response = session.get(url, timeout=(remaining, remaining), stream=True, proxies=proxies)
+        response = pool_for(name, parts.scheme, parts.netloc).request(
+            "GET",
+            url,
+            timeout=urllib3.Timeout(connect=remaining, read=remaining),
+            preload_content=False,
+            redirect=False,  # an upstream's answer is its own: never somewhere else's
+        )
     except errors as error:
         return Exchange(0, failure=_failure_from_exception(error, deadline, secrets))
     try:
@@ -307,12 +310,12 @@ def _exchange_within(
         body = _failure_from_exception(error, deadline, secrets)
     if isinstance(body, Failure):
         response.close()  # a half-read connection cannot go back to the pool
-        return Exchange(response.status_code, failure=body)
+        return Exchange(response.status, failure=body)
     if _exchange.ticket is not None:  # out of the watchdog's reach before it is pooled
         _watchdog.unwatch(_exchange.ticket)
         _exchange.ticket = None
-    response.raw.release_conn()  # read to the end: the connection is reusable
-    return Exchange(response.status_code, body=body)
+    response.release_conn()  # read to the end: the connection is reusable
+    return Exchange(response.status, body=body)
 
 
 class Upstream:
@@ -332,7 +335,7 @@ class Upstream:
     ) -> Exchange:
         """GET under the deadline, counted as `endpoint` in the exporter's metrics."""
         started = time.perf_counter()
-        exchange = get(session_for(self.provider), url, params, deadline, self.secrets, log)
+        exchange = get(self.provider, url, params, deadline, self.secrets, log)
         code = (
             str(exchange.status_code)
             if exchange.status_code
