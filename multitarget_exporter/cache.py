@@ -117,6 +117,11 @@ class MemoryCache:
         self._entries.move_to_end(key)
         return entry[1]
 
+    def get(self, key: str) -> ProbeResult | None:
+        """The fresh result for `key`, if there is one."""
+        with self._lock:
+            return self._fresh(key, time.monotonic())
+
     def store(self, key: str, result: ProbeResult, ttl_seconds: float) -> None:
         if ttl_seconds <= 0:
             return

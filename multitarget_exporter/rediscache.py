@@ -37,8 +37,9 @@ _BACKOFF_SECONDS = 5.0  # after an error, leave Redis alone this long
 _LOG_EVERY_SECONDS = 10.0
 
 
-def encode(result: ProbeResult) -> bytes:
-    """A ProbeResult as JSON (duration and cache_hit are the serving probe's own)."""
+def encode(result: ProbeResult, expires_at: float | None = None) -> bytes:
+    """A ProbeResult as JSON (duration and cache_hit are the serving probe's own), with
+    the Unix time it expires at, so every process can keep it as long and no longer."""
     return json.dumps(
         {
             "reading": _reading_document(result.reading) if result.reading else None,
@@ -46,6 +47,7 @@ def encode(result: ProbeResult) -> bytes:
             if result.failure
             else None,
             "status": result.upstream_status_code,
+            "expires": expires_at,
         },
         ensure_ascii=False,
     ).encode("utf-8")
@@ -60,6 +62,11 @@ def _reading_document(reading: Reading) -> dict[str, Any]:
 
 def decode(data: bytes) -> ProbeResult:
     """The inverse of `encode`; ValueError for anything else."""
+    return decode_entry(data)[0]
+
+
+def decode_entry(data: bytes) -> tuple[ProbeResult, float | None]:
+    """The result and the Unix time it expires at (None if not recorded)."""
     document = json.loads(data)
     reading = None
     if document["reading"] is not None:
@@ -69,7 +76,9 @@ def decode(data: bytes) -> ProbeResult:
     failure = None
     if document["failure"] is not None:
         failure = Failure(FailureReason(document["failure"][0]), document["failure"][1])
-    return ProbeResult(reading, failure, int(document["status"]))
+    expires = document.get("expires")
+    expires_at = float(expires) if isinstance(expires, int | float) else None
+    return ProbeResult(reading, failure, int(document["status"])), expires_at
 
 
 # A token bucket kept in Redis, on Redis' own clock, so every process and replica
@@ -125,7 +134,9 @@ class RedisCache:
         self._client = redis.Redis.from_url(
             url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
         )
-        self._local = MemoryCache(fallback_entries)  # single-flight here; the cache when down
+        # Results this process has had from Redis, kept until they expire there, so a
+        # hit costs no round trip; and the cache itself (single-flight) when Redis is down.
+        self._local = MemoryCache(fallback_entries)
         self._flights = MemoryCache(1)  # in-process single-flight in front of Redis
         self._down_until = 0.0
         self._logged_at = 0.0
@@ -145,6 +156,9 @@ class RedisCache:
         ttl: Callable[[ProbeResult], float],
         deadline: Deadline,
     ) -> tuple[ProbeResult, Outcome]:
+        near = self._local.get(key)
+        if near is not None:
+            return near, "hit"
         if time.monotonic() < self._down_until:
             return self._local.fetch_through(key, fetch, ttl, deadline)
         outcome: list[Outcome] = []
@@ -168,7 +182,7 @@ class RedisCache:
         try:
             cached = self._client.get(result_key)
             if cached is not None:
-                return decode(cached), "hit"
+                return self._keep(key, cached, ttl), "hit"
             # The lock outlives the fetch's deadline a little, then frees itself.
             lock_ms = max(int(deadline.remaining() * 1000) + 1000, 1000)
             if self._client.set(lock_key, b"1", nx=True, px=lock_ms):
@@ -177,9 +191,11 @@ class RedisCache:
                 cached = self._client.get(result_key)
                 if cached is not None:
                     self._client.delete(lock_key)
-                    return decode(cached), "hit"
-                return self._lead(fetch, ttl, result_key, lock_key, flight_key), "miss"
-            waited = self._follow(result_key, lock_key, flight_key, deadline)
+                    return self._keep(key, cached, ttl), "hit"
+                result, seconds = self._lead(fetch, ttl, result_key, lock_key, flight_key)
+                self._local.store(key, result, seconds)
+                return result, "miss"
+            waited = self._follow(key, ttl, result_key, lock_key, flight_key, deadline)
             if waited is not None:
                 return waited, "coalesced"
         except (redis.RedisError, ValueError, KeyError, TypeError) as error:
@@ -189,6 +205,14 @@ class RedisCache:
         result = fetch()
         return result, "miss"
 
+    def _keep(self, key: str, data: bytes, ttl: Callable[[ProbeResult], float]) -> ProbeResult:
+        """A result read from Redis, kept here too for what is left of its time there."""
+        result, expires_at = decode_entry(data)
+        if expires_at is not None:
+            # Never longer than its own ttl, whatever another host's clock said.
+            self._local.store(key, result, min(expires_at - time.time(), ttl(result)))
+        return result
+
     def _lead(
         self,
         fetch: Callable[[], ProbeResult],
@@ -196,23 +220,30 @@ class RedisCache:
         result_key: str,
         lock_key: str,
         flight_key: str,
-    ) -> ProbeResult:
+    ) -> tuple[ProbeResult, float]:
         result = fetch()
         seconds = ttl(result)
         try:
             pipe = self._client.pipeline()
             if seconds > 0:
-                pipe.set(result_key, encode(result), px=max(int(seconds * 1000), 1))
+                data = encode(result, time.time() + seconds)
+                pipe.set(result_key, data, px=max(int(seconds * 1000), 1))
             else:
                 pipe.set(flight_key, encode(result), ex=_FLIGHT_RESULT_SECONDS)
             pipe.delete(lock_key)
             pipe.execute()
         except redis.RedisError as error:
             self._trouble(error)  # the lock expires by itself
-        return result
+        return result, seconds
 
     def _follow(
-        self, result_key: str, lock_key: str, flight_key: str, deadline: Deadline
+        self,
+        key: str,
+        ttl: Callable[[ProbeResult], float],
+        result_key: str,
+        lock_key: str,
+        flight_key: str,
+        deadline: Deadline,
     ) -> ProbeResult | None:
         while deadline.remaining() > 0:
             time.sleep(min(_POLL_SECONDS, max(deadline.remaining(), 0)))
@@ -220,7 +251,7 @@ class RedisCache:
                 self._client.pipeline().get(result_key).get(flight_key).exists(lock_key).execute()
             )
             if found is not None:
-                return decode(found)
+                return self._keep(key, found, ttl)
             if shared is not None:
                 return decode(shared)
             if not locked:
