@@ -35,7 +35,9 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+import redis
 import requests
+from soak import tree_rss_bytes  # bench/ is the script's own directory, so on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-000000"
@@ -216,22 +218,6 @@ def probe_url(base: str, target: str, module: str = "default") -> str:
     return f"{base}/probe?target={quote(target, safe='')}&module={module}"
 
 
-def tree_rss_bytes(pid: int) -> int:
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if int(entry.name) != pid and parent != pid:
-                continue
-            found = re.search(r"VmRSS:\s+(\d+) kB", (entry / "status").read_text())
-        except (OSError, IndexError, ValueError):
-            continue
-        total += int(found[1]) * 1024 if found else 0
-    return total
-
-
 def targets_script(
     workdir: Path, name: str, targets: list[str], per_thread: int | None, module: str = "default"
 ) -> Path:
@@ -351,8 +337,6 @@ def realistic_mix() -> list[str]:
 def measure_upstream_calls(stack, fake, workers, cache, redis_url="") -> dict:
     """1,000 scrapes of 50 targets, each scraped 20 times, by 8 connections at once."""
     if redis_url:  # nothing left over from the throughput runs
-        import redis
-
         redis.Redis.from_url(redis_url).flushdb()
     ours, process = start_ours(stack, fake, workers, cache, redis_url)
     places = realistic_mix()

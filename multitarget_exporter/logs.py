@@ -6,7 +6,6 @@ the finished line, tracebacks included, so no code path can print a key.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import logging.config
@@ -163,7 +162,7 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     def flush(self) -> None:
         """Write every gathered line now, in the order they were logged."""
-        with self.lock or contextlib.nullcontext():
+        with self.lock:  # one writer at a time keeps batches in order
             with self._lines_lock:
                 lines, self._lines = self._lines, []
             try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.redact import redact
-from multitarget_exporter.upstream import reason_for_status
+from multitarget_exporter.upstream import Exchange, reason_for_status
 
 _DETAIL_LIMIT = 200
 
@@ -74,6 +74,20 @@ def status_failure(status_code: int, body: bytes, secrets: tuple[str, ...]) -> P
         return None
     detail = f"HTTP {status_code}: {error_detail(body, secrets)}"
     return ProbeResult(None, Failure(reason, detail), status_code)
+
+
+def json_answer(exchange: Exchange, secrets: tuple[str, ...]) -> Any | ProbeResult:
+    """The decoded JSON of an exchange, or the failed ProbeResult it comes to: no
+    answer, a non-2xx status, or a body that is not JSON."""
+    if exchange.failure is not None:
+        return ProbeResult(None, exchange.failure, exchange.status_code)
+    failed = status_failure(exchange.status_code, exchange.body, secrets)
+    if failed is not None:
+        return failed
+    document = decode_json(exchange.body)
+    if isinstance(document, Failure):
+        return ProbeResult(None, document, exchange.status_code)
+    return document
 
 
 def ratio(percent: float | None) -> float | None:

@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from multitarget_exporter import upstream
 from multitarget_exporter.providers import wmo
 from multitarget_exporter.providers.answers import (
-    decode_json,
     error_detail,
     invalid,
+    json_answer,
     number,
     ratio,
-    status_failure,
     text,
 )
 from multitarget_exporter.providers.regions import country_matches, state_matches
@@ -323,14 +322,9 @@ class OpenMeteo:
             return ProbeResult(None, failure)
         params = {**forecast_query(latitude, longitude), **self._key}
         exchange = self._upstream.get("forecast", self._forecast_url, params, deadline, log)
-        if exchange.failure is not None:
-            return ProbeResult(None, exchange.failure, exchange.status_code)
-        failed = status_failure(exchange.status_code, exchange.body, self._secrets)
-        if failed is not None:
-            return failed
-        document = decode_json(exchange.body)
-        if isinstance(document, Failure):
-            return ProbeResult(None, document, exchange.status_code)
+        document = json_answer(exchange, self._secrets)
+        if isinstance(document, ProbeResult):
+            return document
         return parse_forecast(document, exchange.status_code, place)
 
     def _geocode(
@@ -345,14 +339,9 @@ class OpenMeteo:
             return cached
         params = {**search_query(location, self._language), **self._key}
         exchange = self._upstream.get("geocoding", self._search_url, params, deadline, log)
-        if exchange.failure is not None:
-            return ProbeResult(None, exchange.failure, exchange.status_code)
-        failed = status_failure(exchange.status_code, exchange.body, self._secrets)
-        if failed is not None:
-            return failed
-        document = decode_json(exchange.body)
-        if isinstance(document, Failure):
-            return ProbeResult(None, document, exchange.status_code)
+        document = json_answer(exchange, self._secrets)
+        if isinstance(document, ProbeResult):
+            return document
         if isinstance(document, dict) and document.get("error") is True:
             detail = error_detail(exchange.body, self._secrets)
             failure = Failure(FailureReason.UPSTREAM_ERROR, f"geocoding says error: {detail}")

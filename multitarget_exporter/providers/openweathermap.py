@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from multitarget_exporter import upstream
 from multitarget_exporter.providers.answers import (
-    decode_json,
     invalid,
+    json_answer,
     number,
     ratio,
-    status_failure,
     text,
 )
 from multitarget_exporter.reading import (
@@ -177,14 +176,9 @@ class OpenWeatherMap:
     def fetch(self, location: Location, deadline: upstream.Deadline, log: ProbeLog) -> ProbeResult:
         params = {**query_for(location), **self._common}
         exchange = self._upstream.get("weather", self._url, params, deadline, log)
-        if exchange.failure is not None:
-            return ProbeResult(None, exchange.failure, exchange.status_code)
-        failed = status_failure(exchange.status_code, exchange.body, self._secrets)
-        if failed is not None:
-            return failed
-        document = decode_json(exchange.body)
-        if isinstance(document, Failure):
-            return ProbeResult(None, document, exchange.status_code)
+        document = json_answer(exchange, self._secrets)
+        if isinstance(document, ProbeResult):
+            return document
         result = parse_current(document, exchange.status_code)
         if not self._air_url or result.reading is None:
             return result
@@ -201,25 +195,19 @@ class OpenWeatherMap:
                 "appid": self._common["appid"],
             }
             exchange = self._upstream.get("air_pollution", self._air_url, params, deadline, log)
-            why = self._air_problem(exchange)
-            if not why:
-                document = decode_json(exchange.body)
-                parsed = document.detail if isinstance(document, Failure) else parse_air(document)
-                if not isinstance(parsed, str):
-                    index, pollutants = parsed
-                    return replace(
-                        reading,
-                        air_quality_index=index,
-                        air_pollutants_grams_per_cubic_meter=pollutants,
-                    )
+            document = json_answer(exchange, self._secrets)
+            parsed = document if isinstance(document, ProbeResult) else parse_air(document)
+            if isinstance(parsed, tuple):
+                index, pollutants = parsed
+                return replace(
+                    reading,
+                    air_quality_index=index,
+                    air_pollutants_grams_per_cubic_meter=pollutants,
+                )
+            if isinstance(parsed, str):
                 why = f"invalid_response: {parsed}"
+            else:
+                failure = parsed.failure
+                why = f"{failure.reason.value}: {failure.detail}" if failure else "no answer"
         log.info("air quality left out; the weather is served without it", error=why)
         return replace(reading, missing=AIR_QUALITY)
-
-    def _air_problem(self, exchange: upstream.Exchange) -> str:
-        if exchange.failure is not None:
-            return f"{exchange.failure.reason.value}: {exchange.failure.detail}"
-        failed = status_failure(exchange.status_code, exchange.body, self._secrets)
-        if failed is not None and failed.failure is not None:
-            return f"{failed.failure.reason.value}: {failed.failure.detail}"
-        return ""
