@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from multitarget_exporter import offload
 from multitarget_exporter.probelog import ProbeLog
 
 DEFAULT_LIMIT = 100
@@ -172,7 +173,7 @@ class SqliteHistory:
     def _start_writer(self) -> None:
         """This process's writer thread, and a last flush at exit (called under the lock)."""
         self._writer_pid = os.getpid()
-        threading.Thread(target=self._write_forever, name="history-writer", daemon=True).start()
+        offload.start_background(self._write_forever, "history-writer")
         atexit.register(self.flush)
 
     def _write_forever(self) -> None:
@@ -190,20 +191,27 @@ class SqliteHistory:
         encoded = [(*row[:6], json.dumps(row[6].entries, default=str)) for row in rows]
         try:
             with self._lock:
-                connection = self._connect()
-                with connection:  # one transaction for the batch
-                    connection.execute("BEGIN")
-                    connection.executemany(
-                        "INSERT INTO probes (time, module, target, outcome, failed, duration, log)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        encoded,
-                    )
-                    self._writes += len(rows)
-                    if self._writes >= _PRUNE_EVERY:
-                        self._prune(connection)
-                        self._writes = 0
+                self._writes += len(rows)
+                prune = self._writes >= _PRUNE_EVERY
+                if prune:
+                    self._writes = 0
+                offload.blocking(self._insert, self._connect(), encoded, prune)
         except sqlite3.Error:
             _log.exception("could not record %d probes in the history", len(rows))
+
+    def _insert(
+        self, connection: sqlite3.Connection, rows: list[tuple[Any, ...]], prune: bool
+    ) -> None:
+        """One transaction for the batch (off the event loop: see `offload`)."""
+        with connection:
+            connection.execute("BEGIN")
+            connection.executemany(
+                "INSERT INTO probes (time, module, target, outcome, failed, duration, log)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            if prune:
+                self._prune(connection)
 
     def _settle(self) -> None:
         """Before a read: this process's rows written, every other writer given a round.
@@ -226,7 +234,7 @@ class SqliteHistory:
         self._settle()
         try:
             with self._lock:
-                rows = self._connect().execute(sql, parameters).fetchall()
+                rows = offload.blocking(_fetch_all, self._connect(), sql, parameters)
         except sqlite3.Error:
             _log.exception("could not read the probe history")
             return []
@@ -258,3 +266,9 @@ class SqliteHistory:
             " WHERE failed = ? ORDER BY id DESC LIMIT ?",
             (int(failures), self.limit),
         )
+
+
+def _fetch_all(
+    connection: sqlite3.Connection, sql: str, parameters: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    return connection.execute(sql, parameters).fetchall()

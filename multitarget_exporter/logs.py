@@ -16,8 +16,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from gunicorn import glogging
-
+from multitarget_exporter import offload
 from multitarget_exporter.redact import redact
 
 LOG_LEVELS = {
@@ -139,7 +138,7 @@ class BatchingStreamHandler(logging.StreamHandler):
             waiting = len(self._lines)
             if self._writer_pid != os.getpid():
                 self._writer_pid = os.getpid()
-                threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
+                offload.start_background(self._write_forever, "log-writer")
         if record.levelno >= logging.ERROR or waiting >= self.BATCH_LINES:
             self.flush()
         elif waiting == 1:
@@ -151,7 +150,7 @@ class BatchingStreamHandler(logging.StreamHandler):
             self._wake.wait()
             self._wake.clear()
             time.sleep(self.FLUSH_SECONDS)  # let a burst gather into one write
-            self.flush()
+            self.flush(offloaded=True)
 
     def close(self) -> None:
         """Write what is left and let the writer thread end (a reconfiguration replaces us)."""
@@ -160,18 +159,30 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._wake.set()
         super().close()
 
-    def flush(self) -> None:
-        """Write every gathered line now, in the order they were logged."""
+    def flush(self, offloaded: bool = False) -> None:
+        """Write every gathered line now, in the order they were logged.
+
+        The writer's own flushes are `offloaded`: a pipe whose reader stalls
+        must not stall gevent's loop with it."""
         with self.lock:  # one writer at a time keeps batches in order
             with self._lines_lock:
                 lines, self._lines = self._lines, []
+            if not self.stream:
+                return
             try:
-                if lines:
-                    self.stream.write("".join(lines))
-                if self.stream and hasattr(self.stream, "flush"):
-                    self.stream.flush()
+                if offloaded:
+                    offload.blocking(_write_and_flush, self.stream, "".join(lines))
+                else:
+                    _write_and_flush(self.stream, "".join(lines))
             except (OSError, ValueError):  # stderr closed or gone: nothing left to tell
                 pass
+
+
+def _write_and_flush(stream: Any, text: str) -> None:
+    if text:
+        stream.write(text)
+    if hasattr(stream, "flush"):
+        stream.flush()
 
 
 def make_formatter(log_format: str = "logfmt") -> logging.Formatter:
@@ -204,19 +215,6 @@ def logging_dict(level: str, log_format: str) -> dict[str, Any]:
         },
         "root": {"handlers": ["stderr"], "level": "WARNING"},
     }
-
-
-class GunicornLogger(glogging.Logger):
-    """gunicorn's logger, minus the access-log work when no access log is configured.
-
-    With a `logconfig_dict`, gunicorn builds every request's access-log fields
-    even when `accesslog` is unset and nothing prints them; the exporter logs
-    one line per probe itself, so that work is skipped unless asked for.
-    """
-
-    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
-        if self.cfg.accesslog:
-            super().access(resp, req, environ, request_time)
 
 
 def setup_logging(level: str = "info", log_format: str = "logfmt") -> None:

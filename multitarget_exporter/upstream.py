@@ -34,7 +34,7 @@ import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
 
-from multitarget_exporter import __version__, selfmetrics
+from multitarget_exporter import __version__, offload, selfmetrics
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.reading import Failure, FailureReason
 from multitarget_exporter.redact import redact
@@ -85,7 +85,7 @@ class _Watchdog:
                 self._pid = os.getpid()
                 self._heap.clear()
                 self._watched.clear()
-                threading.Thread(target=self._run, name="deadline-watchdog", daemon=True).start()
+                offload.start_background(self._run, "deadline-watchdog")
             ticket = next(self._tickets)
             heapq.heappush(self._heap, (at, ticket, sock))
             self._watched.add(ticket)
@@ -98,8 +98,9 @@ class _Watchdog:
             self._watched.discard(ticket)
 
     def _run(self) -> None:
+        pid = os.getpid()
         with self._condition:
-            while True:
+            while self._pid == pid:
                 while self._heap and self._heap[0][1] not in self._watched:
                     heapq.heappop(self._heap)  # finished in time
                 if not self._heap:

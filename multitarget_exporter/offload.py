@@ -1,0 +1,51 @@
+"""Long blocking calls, kept off gevent's event loop.
+
+Under gevent every connection of a worker shares one OS thread. A call that
+blocks in C without going through a patched socket (bcrypt's deliberate
+cost, a SQLite write, a write to a full pipe) stops every other connection
+for as long as it runs. `blocking` runs such a call on gevent's pool of real
+threads and lets the loop serve the others meanwhile; without gevent it is
+a plain call. What it runs must not touch the exporter's locks or loggers.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def gevent_patched() -> bool:
+    """Whether this process runs on gevent's monkey-patched standard library."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("socket"))
+
+
+def blocking(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)`, on a real thread when an event loop would otherwise stall."""
+    if not gevent_patched():
+        return function(*args)
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(function, args)
+
+
+def start_background(target: Callable[[], Any], name: str) -> None:
+    """Run `target` beside the requests for the life of this process: a daemon thread,
+    or under gevent a plain greenlet.
+
+    A greenlet, because gevent's greenlets live on in a forked child, and a
+    patched `threading.Thread` that ends there fails on bookkeeping the fork
+    reset. Targets end by themselves when they find they were inherited
+    through a fork.
+    """
+    if gevent_patched():
+        import gevent
+
+        gevent.spawn(target).name = name
+    else:
+        import threading
+
+        threading.Thread(target=target, name=name, daemon=True).start()
