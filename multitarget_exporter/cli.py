@@ -1,11 +1,9 @@
 """`multitarget-exporter`: Prometheus-style flags, serving through an embedded gunicorn.
 
-gthread workers: probes spend their time waiting on the upstream, so many
-threads in one process serve them cheaply, and one process means one
-in-memory cache for every probe. Threads are what a stuck upstream uses up:
-every probe waiting on it holds one until its deadline, so the default leaves
-room for a hundred of them while cached places, /metrics and health checks
-still answer at once.
+gevent workers by default: probes spend their time waiting on the upstream
+and clients may be slow, and a greenlet per connection waits on either
+cheaply, where a thread pool runs out (`serving.py` says more). One process
+by default means one in-memory cache for every probe.
 """
 
 from __future__ import annotations
@@ -19,19 +17,17 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from multitarget_exporter import __version__, logs
+from multitarget_exporter import __version__, logs, serving
 from multitarget_exporter.history import DEFAULT_LIMIT
 
 # Nothing imported above may import prometheus_client: it chooses how to store
 # metric values when first imported, and main() must first point it at the
-# directory the workers share (multiprocess mode).
+# directory the workers share (multiprocess mode). Nor may it make a lock or
+# a thread-local at import: under gevent those must be made after patching.
 
 log = logging.getLogger("multitarget_exporter")
 
 _LISTEN_ADDRESS = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(?P<port>\d{1,5})")
-
-# A waiting probe costs a thread's stack (mostly untouched) and nothing else.
-DEFAULT_THREADS = 128
 
 
 def gunicorn_bind(listen_address: str) -> str:
@@ -116,11 +112,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--workers", default=1, type=_positive_int, help="gunicorn worker processes (default 1)"
     )
     parser.add_argument(
-        "--threads",
-        default=DEFAULT_THREADS,
+        "--worker-class",
+        dest="worker_class",
+        default="gevent",
+        choices=serving.WORKER_CLASSES,
+        help="gevent (default): a greenlet per connection, so slow clients and a stuck "
+        "upstream hold nothing scarce; gthread: a pool of --threads threads a worker",
+    )
+    parser.add_argument(
+        "--worker-connections",
+        dest="worker_connections",
+        default=serving.WORKER_CONNECTIONS,
         type=_positive_int,
-        help="threads per worker: probes that can wait on the upstream at once "
-        f"(default {DEFAULT_THREADS})",
+        help="gevent: connections a worker serves at once, slow and hostile ones included "
+        f"(default {serving.WORKER_CONNECTIONS})",
+    )
+    parser.add_argument(
+        "--threads",
+        default=serving.DEFAULT_THREADS,
+        type=_positive_int,
+        help="gthread: threads a worker, probes that can wait on the upstream at once "
+        f"(default {serving.DEFAULT_THREADS})",
     )
     parser.add_argument(
         "--history.limit",
@@ -144,6 +156,12 @@ def _print_problems(problems: list[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until it is told to stop."""
     args = parse_args(argv)
+    if args.worker_class == "gevent" and not args.config_check:
+        # First of all: every lock, thread-local and socket made from here on is
+        # gevent's, and gunicorn's workers inherit them through the fork.
+        from gevent import monkey
+
+        monkey.patch_all()
     if args.config_check:
         from multitarget_exporter.config import ConfigError, read_config
 
@@ -155,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"multitarget-exporter: {args.config_file or 'built-in modules'}: OK")
         return 0
     logs.setup_logging(args.log_level, args.log_format)
+    serving.raise_open_file_limit(args.worker_connections)
     # Private to this exporter: the workers share metrics and probe history through it.
     state_dir = tempfile.mkdtemp(prefix="multitarget_exporter.")
     owner = os.getpid()
