@@ -9,9 +9,8 @@ from __future__ import annotations
 import html
 import logging
 import os
-import signal
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -151,14 +150,14 @@ class ExporterApp:
         config: Config,
         timeout_offset: float = 0.5,
         config_path: str | None = None,
-        embedded: bool = False,
         history: ProbeHistory | None = None,
     ) -> None:
         self.timeout_offset = timeout_offset
         self.config_path = config_path
         self.history = history if history is not None else MemoryHistory()
-        # True under our own CLI, whose gunicorn master re-reads the file on SIGHUP.
-        self.embedded = embedded
+        # What POST /-/reload does: the server side hands in a reload that reaches every
+        # process; on its own the app re-reads its file and swaps it in this process.
+        self.reload_action: Callable[[], list[str]] = self.reload
         self.url_map = Map(
             [
                 Rule("/", endpoint="index", methods=["GET"]),
@@ -184,11 +183,10 @@ class ExporterApp:
         cls,
         config_path: str | None,
         timeout_offset: float = 0.5,
-        embedded: bool = False,
         history: ProbeHistory | None = None,
     ) -> ExporterApp:
         """The app for a configuration file (or the built-in modules); ConfigError if invalid."""
-        return cls(read_config(config_path), timeout_offset, config_path, embedded, history)
+        return cls(read_config(config_path), timeout_offset, config_path, history)
 
     def _install(self, config: Config) -> ServingState:
         if config.cache != self._cache_config:
@@ -200,20 +198,28 @@ class ExporterApp:
         _announce(config)
         return state
 
+    def install(self, config: Config) -> None:
+        """Put a validated configuration in force, whole: a probe sees the old or the new."""
+        self.state = self._install(config)  # one assignment
+        selfmetrics.record_reload(True)
+
     def reload(self) -> list[str]:
-        """Re-read the configuration and swap it in whole; the problems, if it stays as it was."""
+        """Re-read the configuration file into this process; the problems, if it stays as it was."""
         try:
             config = read_config(self.config_path)
         except ConfigError as error:
-            selfmetrics.record_reload(False)
-            for problem in error.problems:
-                log_config.error(
-                    "reload failed, configuration unchanged", extra={"fields": {"problem": problem}}
-                )
             return error.problems
-        self.state = self._install(config)  # one assignment: a probe sees old or new, whole
-        selfmetrics.record_reload(True)
+        self.install(config)
         return []
+
+    @staticmethod
+    def reload_failed(problems: list[str]) -> None:
+        """Tell the operator and /metrics that a reload was refused."""
+        selfmetrics.record_reload(False)
+        for problem in problems:
+            log_config.error(
+                "reload failed, configuration unchanged", extra={"fields": {"problem": problem}}
+            )
 
     # -- WSGI -----------------------------------------------------------------
 
@@ -331,22 +337,9 @@ class ExporterApp:
         return self._own_registry
 
     def on_reload(self, request: Request) -> Response:
-        if not request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn/"):
-            problems = self.reload()  # one process: swap here
-        else:
-            # Several processes may serve: check the file here, for the answer, and let
-            # gunicorn's master restart the workers, which then all read the same file.
-            try:
-                read_config(self.config_path)
-                problems = []
-            except ConfigError as error:
-                problems = error.problems
-            if problems and not self.embedded:
-                # A user's own gunicorn would restart workers that cannot boot: stay put.
-                selfmetrics.record_reload(False)
-            else:
-                os.kill(os.getppid(), signal.SIGHUP)
+        problems = self.reload_action()
         if problems:
+            self.reload_failed(problems)
             return _text("reload failed, configuration unchanged: " + "; ".join(problems), 500)
         return _text("OK")
 

@@ -407,16 +407,28 @@ def parse_config(document: Any, source: str | None = None) -> Config:
     return Config(MappingProxyType(modules), cache, source)
 
 
-def read_yaml(path: str) -> Any:
-    """A YAML file's document, or ConfigError with one line saying why it cannot be read."""
+def read_file(path: str) -> bytes:
+    """A configuration file's bytes, or ConfigError with one line saying why they cannot be read."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
-        raise ConfigError([f"cannot read {path}: {reason}"]) from None
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise ConfigError([f"cannot read {path}: {error.strerror}"]) from None
+
+
+def parse_yaml(text: bytes, path: str) -> Any:
+    """A YAML document, or ConfigError with one line saying why it is not one."""
+    try:
+        return yaml.safe_load(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"cannot read {path}: not UTF-8 text"]) from None
     except yaml.YAMLError as error:
         raise ConfigError([f"{path} is not valid YAML: {' '.join(str(error).split())}"]) from None
+
+
+def read_yaml(path: str) -> Any:
+    """A YAML file's document, or ConfigError with one line saying why it cannot be read."""
+    return parse_yaml(read_file(path), path)
 
 
 def load_config(path: str) -> Config:
@@ -427,6 +439,13 @@ def load_config(path: str) -> Config:
 def read_config(path: str | None) -> Config:
     """The file's configuration, or the built-in modules when no file is named."""
     return load_config(path) if path else builtin_config()
+
+
+def config_from_text(text: bytes | None, path: str | None) -> Config:
+    """The configuration in `text`, as read from `path` earlier (None: the built-in modules)."""
+    if text is None or path is None:
+        return builtin_config()
+    return parse_config(parse_yaml(text, path), source=path)
 
 
 def builtin_config(environ: Mapping[str, str] = os.environ) -> Config:

@@ -1,138 +1,128 @@
 """The exporter served by an embedded gunicorn: workers, TLS, reload, shared metrics.
 
-Imported by the CLI only after PROMETHEUS_MULTIPROC_DIR is set, so every
-worker writes its metrics where `/metrics` adds them up.
+Imported by the CLI only after PROMETHEUS_MULTIPROC_DIR is set (so every
+worker writes its metrics where `/metrics` adds them up) and, under gevent,
+after the standard library is patched.
+
+Reload swaps the configuration in place in every worker (`reloading.py`)
+instead of gunicorn's worker restart: `SIGHUP` to the master publishes the
+files as the next generation, and `POST /-/reload` does the same from a
+worker and answers once every worker serves it.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import math
 import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from prometheus_client import multiprocess
 
-from multitarget_exporter import __version__, logs
-from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.config import ConfigError
+from multitarget_exporter import __version__, logs, serving
 from multitarget_exporter.history import SqliteHistory
-from multitarget_exporter.webconfig import (
-    WebConfig,
-    WebGuard,
-    gunicorn_tls_options,
-    load_web_config,
-)
+from multitarget_exporter.reloading import Coordinator, Follower, Generation, Generations
+from multitarget_exporter.served import Served
 
 log = logging.getLogger("multitarget_exporter")
+
+
+class _Arbiter(Arbiter):
+    """gunicorn's master, except that SIGHUP reloads in place rather than restarting workers."""
+
+    def handle_hup(self) -> None:
+        self.log.info("Hang up: reloading the configuration in every worker")
+        self.app.reload_in_place()
 
 
 class EmbeddedGunicorn(BaseApplication):
     """gunicorn serving one already-built app, configured from our flags only."""
 
     def __init__(
-        self,
-        app: ExporterApp,
-        options: dict[str, Any],
-        web: WebConfig | None = None,
-        web_config_file: str | None = None,
-        state_dir: str = "",
+        self, served: Served, options: dict[str, Any], coordinator: Coordinator, first: int
     ) -> None:
-        self._app = app
+        self._served = served
         self._options = options
-        self._web_config_file = web_config_file
-        self._state_dir = state_dir
-        self._options.update(gunicorn_tls_options(web.tls if web else None))
-        self._served: Any = WebGuard(app, web) if web else app
+        self._coordinator = coordinator
+        self._first = first
         super().__init__()
 
     def load_config(self) -> None:
         for key, value in self._options.items():
             if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
                 self.cfg.set(key, value)
+        self.cfg.set("post_worker_init", self._post_worker_init)
+        self.cfg.set("child_exit", self._child_exit)
 
     def load(self) -> Any:
         return self._served
 
-    def reload(self) -> None:
-        """On SIGHUP, before gunicorn forks new workers: they inherit what this loads."""
-        self._app.reload()
-        self._options["graceful_timeout"] = graceful_seconds(self._app)
-        if self._web_config_file and isinstance(self._served, WebGuard):
-            try:
-                web = load_web_config(self._web_config_file, self._state_dir)
-            except ConfigError as error:
-                for problem in error.problems:
-                    log.error(
-                        "web config reload failed, unchanged",
-                        extra={"fields": {"problem": problem}},
-                    )
-            else:
-                self._served = WebGuard(self._app, web)
-                self._options.update(gunicorn_tls_options(web.tls))
-        super().reload()
+    def run(self) -> None:
+        _Arbiter(self).run()
+
+    def reload_in_place(self) -> None:
+        """SIGHUP: publish the files as the next generation; the workers follow."""
+        coordinator = self._coordinator
+        try:
+            with coordinator.generations.locked():
+                generation, problems = coordinator.publish_files()
+        except TimeoutError as error:
+            problems = [str(error)]
+        if problems:
+            self._served.record_failed_reload(problems)
+        elif generation is not None:
+            log.info("reload published", extra={"fields": {"generation": generation.number}})
+
+    def _post_worker_init(self, worker: Any) -> None:
+        """In each new worker, before it serves: catch up with the latest generation."""
+        served = self._served
+
+        def apply(generation: Generation) -> list[str]:
+            return served.apply(generation)
+
+        follower = Follower(self._coordinator.generations, os.getppid(), apply, self._first)
+        follower.start()
+
+    def _child_exit(self, server: Any, worker: Any) -> None:
+        # A dead worker's live gauges must leave /metrics; its counters stay in the totals.
+        multiprocess.mark_process_dead(worker.pid)
+        self._coordinator.generations.forget(worker.pid)
 
 
 def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """The gunicorn settings our flags stand for."""
     return {
+        **serving.settings(args.worker_class, args.workers, args.threads, args.worker_connections),
         "bind": [args.listen_address],
-        "workers": args.workers,
-        "threads": args.threads,
-        "worker_class": "gthread",
-        "timeout": 60,
-        "graceful_timeout": 30,
-        "keepalive": 5,
-        "accesslog": None,
         "errorlog": "-",
         "loglevel": args.log_level if args.log_level != "warn" else "warning",
         "logconfig_dict": logs.logging_dict(args.log_level, args.log_format),
-        "logger_class": logs.GunicornLogger,
-        "proc_name": "multitarget_exporter",
-        "forwarded_allow_ips": "127.0.0.1,::1",
-        # gunicorn >= 25.1 opens a control socket in $HOME by default: one per
-        # user, so a second exporter (or a test) would fight over it.
-        "control_socket_disable": True,
-        # A dead worker's live gauges must leave /metrics; its counters stay in the totals.
-        "child_exit": _child_exit,
     }
-
-
-def graceful_seconds(app: ExporterApp) -> int:
-    """How long a stopping worker may take: long enough for any probe to meet its deadline."""
-    longest = max((m.timeout_seconds for m in app.state.config.modules.values()), default=0.0)
-    return max(30, math.ceil(longest) + 5)
-
-
-def _child_exit(server: Any, worker: Any) -> None:
-    multiprocess.mark_process_dead(worker.pid)
 
 
 def serve(args: argparse.Namespace, state_dir: str) -> list[str]:
     """Serve until told to stop; the configuration's problems if it cannot start."""
     history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), args.history_limit)
-    try:
-        web = load_web_config(args.web_config_file, state_dir) if args.web_config_file else None
-        app = ExporterApp.from_file(
-            args.config_file, args.timeout_offset, embedded=True, history=history
-        )
-    except ConfigError as error:
-        return error.problems
+    generations = Generations(os.path.join(state_dir, "config"))
+    coordinator = Coordinator(generations, os.getpid(), args.config_file, args.web_config_file)
+    served, problems = Served.start(coordinator, state_dir, args.timeout_offset, history)
+    if served is None:
+        return problems
     options = gunicorn_options(args)
-    options["graceful_timeout"] = graceful_seconds(app)
-    server = EmbeddedGunicorn(app, options, web, args.web_config_file, state_dir)
-    log.info(
-        "starting",
-        extra={
-            "fields": {
-                "version": __version__,
-                "listen": args.listen_address,
-                "workers": args.workers,
-                "threads": args.threads,
-            }
-        },
-    )
+    options.update(served.tls_options())
+    server = EmbeddedGunicorn(served, options, coordinator, served.generation)
+    fields: dict[str, Any] = {
+        "version": __version__,
+        "listen": args.listen_address,
+        "workers": args.workers,
+        "worker_class": args.worker_class,
+    }
+    if args.worker_class == "gevent":
+        fields["worker_connections"] = args.worker_connections
+    else:
+        fields["threads"] = args.threads
+    log.info("starting", extra={"fields": fields})
     server.run()
     return []

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import bcrypt
 
-from multitarget_exporter.config import ConfigError, parse_duration, read_yaml
+from multitarget_exporter import offload
+from multitarget_exporter.config import ConfigError, parse_duration, parse_yaml, read_file
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -238,7 +239,12 @@ def _rate(raw: Any, problems: list[str]) -> tuple[float, int]:
 
 def load_web_config(path: str, state_dir: str) -> WebConfig:
     """Read and validate a web configuration file, or raise ConfigError naming every problem."""
-    document = read_yaml(path)
+    return web_config_from_text(read_file(path), path, state_dir)
+
+
+def web_config_from_text(text: bytes, path: str, state_dir: str) -> WebConfig:
+    """The web configuration in `text`, as read from `path`; ConfigError naming every problem."""
+    document = parse_yaml(text, path)
     if document is not None and not isinstance(document, dict):
         raise ConfigError(["web config: must be a mapping"])
     problems: list[str] = []
@@ -265,6 +271,7 @@ def gunicorn_tls_options(tls: TLSSettings | None) -> dict[str, Any]:
         context = default_ssl_context_factory()
         context.minimum_version = tls.min_version
         context.maximum_version = tls.max_version
+        _contexts.append(context)
         return context
 
     options: dict[str, Any] = {
@@ -276,6 +283,22 @@ def gunicorn_tls_options(tls: TLSSettings | None) -> dict[str, Any]:
     if tls.client_ca_file:
         options["ca_certs"] = tls.client_ca_file
     return options
+
+
+# The TLS contexts this process serves with, so a reload can renew them in place.
+_contexts: list[ssl.SSLContext] = []
+
+
+def refresh_tls(tls: TLSSettings) -> None:
+    """Load `tls` into the contexts this process serves with: new connections get the
+    new certificate (a rotation), versions and client verification."""
+    for context in _contexts:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+        if tls.client_ca_file:
+            context.load_verify_locations(cafile=tls.client_ca_file)
+        context.verify_mode = ssl.VerifyMode(tls.cert_reqs)
+        context.minimum_version = tls.min_version
+        context.maximum_version = tls.max_version
 
 
 class _TokenBucket:
@@ -303,6 +326,13 @@ class WebGuard:
 
     def __init__(self, app: WSGIApplication, config: WebConfig) -> None:
         self.app = app
+        self._digest_key = secrets.token_bytes(32)
+        # A real hash to check unknown users against, so timing does not tell who exists.
+        self._decoy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=10))
+        self.update(config)
+
+    def update(self, config: WebConfig) -> None:
+        """Put a new web configuration in force (a reload); TLS is `refresh_tls`'s job."""
         self.config = config
         self.bucket = (
             _TokenBucket(config.rate_interval_seconds, config.rate_burst)
@@ -312,9 +342,6 @@ class WebGuard:
         # Verified credentials, remembered as a keyed digest (never the password) so
         # bcrypt's deliberate cost is paid once per user and password, as the toolkit does.
         self._verified: set[bytes] = set()
-        self._digest_key = secrets.token_bytes(32)
-        # A real hash to check unknown users against, so timing does not tell who exists.
-        self._decoy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=10))
 
     def _authorized(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
@@ -333,7 +360,8 @@ class WebGuard:
         if key in self._verified:  # keyed digests: lookup timing reveals nothing usable
             return True
         hashed = self.config.users.get(user)
-        ok = bcrypt.checkpw(password.encode(), hashed if hashed else self._decoy)
+        # bcrypt's cost is deliberate (tens to hundreds of milliseconds): off the loop.
+        ok = offload.blocking(bcrypt.checkpw, password.encode(), hashed or self._decoy)
         if ok and hashed:
             self._verified.add(key)
             return True

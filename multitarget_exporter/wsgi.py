@@ -7,7 +7,9 @@
 `MULTITARGET_EXPORTER_TIMEOUT_OFFSET` and `MULTITARGET_EXPORTER_HISTORY_LIMIT`
 stand in for the CLI's flags; `MULTITARGET_EXPORTER_STATE_DIR` names a
 directory the workers share, so the probe history (and its links) work
-whichever worker answers.
+whichever worker answers, and `POST /-/reload` answers once every worker
+serves the new file (`examples/gunicorn.conf.py` sets it, and makes SIGHUP
+do the same). Without it a reload reaches only the worker that answers it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ import os
 
 from multitarget_exporter import logs
 from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.history import DEFAULT_LIMIT, MemoryHistory, ProbeHistory, SqliteHistory
+from multitarget_exporter.config import ConfigError
+from multitarget_exporter.history import DEFAULT_LIMIT, MemoryHistory, SqliteHistory
+from multitarget_exporter.reloading import Coordinator, Follower, Generation, Generations
+from multitarget_exporter.served import Served, parse_generation
 
 CONFIG_ENV = "MULTITARGET_EXPORTER_CONFIG"
 # A directory the workers share (like PROMETHEUS_MULTIPROC_DIR): probe history lives there.
@@ -27,7 +32,7 @@ def create_app(
     config_path: str | None = None,
     timeout_offset: float | None = None,
     configure_logging: bool = True,
-) -> ExporterApp:
+) -> ExporterApp | Served:
     """Build the WSGI app; configuration errors raise ConfigError before serving."""
     if configure_logging:
         level = os.environ.get("MULTITARGET_EXPORTER_LOG_LEVEL", "info")
@@ -42,9 +47,37 @@ def create_app(
         timeout_offset = float(os.environ.get("MULTITARGET_EXPORTER_TIMEOUT_OFFSET", "0.5"))
     limit = int(os.environ.get("MULTITARGET_EXPORTER_HISTORY_LIMIT", str(DEFAULT_LIMIT)))
     state_dir = os.environ.get(STATE_DIR_ENV)
-    history: ProbeHistory = (
-        SqliteHistory(os.path.join(state_dir, "history.sqlite"), limit)
-        if state_dir
-        else MemoryHistory(limit)
-    )
-    return ExporterApp.from_file(config_path, timeout_offset=timeout_offset, history=history)
+    if not state_dir:
+        return ExporterApp.from_file(config_path, timeout_offset, MemoryHistory(limit))
+    history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), limit)
+    # This runs in each worker, after gunicorn forked it: its master is our parent.
+    coordinator = Coordinator(generations(state_dir), os.getppid(), config_path)
+    served, problems = Served.start(coordinator, state_dir, timeout_offset, history)
+    if served is None:
+        raise ConfigError(problems)
+    Follower(coordinator.generations, coordinator.epoch, served.apply, served.generation).start()
+    return served
+
+
+def generations(state_dir: str) -> Generations:
+    """Where the workers sharing `state_dir` find the configuration generations."""
+    return Generations(os.path.join(state_dir, "config"))
+
+
+def publish_on_sighup(state_dir: str) -> None:
+    """For gunicorn's `on_reload` hook (in the master, before new workers start): the file
+    as it is now becomes the generation they start from, if it is valid."""
+    coordinator = Coordinator(generations(state_dir), os.getpid(), os.environ.get(CONFIG_ENV))
+    coordinator.validate = lambda generation: _problems(generation, state_dir)
+    with coordinator.generations.locked():
+        _, problems = coordinator.publish_files()
+    if problems:
+        ExporterApp.reload_failed(problems)
+
+
+def _problems(generation: Generation, state_dir: str) -> list[str]:
+    try:
+        parse_generation(generation, state_dir)
+    except ConfigError as error:
+        return error.problems
+    return []
