@@ -107,6 +107,7 @@ class Generations:
         self._workers = os.path.join(directory, "workers")
         os.makedirs(self._workers, mode=0o700, exist_ok=True)
         self._current = os.path.join(directory, "current.json")
+        self._stamp = os.path.join(directory, "current.stamp")
         self._lock_path = os.path.join(directory, "reload.lock")
 
     def current(self, epoch: int) -> Generation | None:
@@ -118,29 +119,22 @@ class Generations:
             return None
         return generation if generation.epoch == epoch else None
 
-    def stamp(self) -> tuple[int, int] | None:
-        """What changes whenever a generation is published (cheap to poll)."""
+    def stamp(self) -> str | None:
+        """What changes whenever a generation is published (a few bytes: cheap to poll)."""
         try:
-            status = os.stat(self._current)
+            with open(self._stamp, encoding="utf-8") as handle:
+                return handle.read()
         except OSError:
             return None
-        return status.st_ino, status.st_mtime_ns
 
     def publish(self, generation: Generation) -> None:
         """Make `generation` the current one (atomically: readers see old or new, whole)."""
-        temporary = f"{self._current}.{os.getpid()}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(generation.to_json())
-        os.replace(temporary, self._current)
+        _replace(self._current, generation.to_json())
+        _replace(self._stamp, f"{generation.epoch}:{generation.number}")
 
     def confirm(self, pid: int, number: int) -> None:
         """Note that worker `pid` serves generation `number`."""
-        path = os.path.join(self._workers, str(pid))
-        temporary = f"{path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(str(number))
-        os.replace(temporary, path)
+        _replace(os.path.join(self._workers, str(pid)), str(number))
 
     def forget(self, pid: int) -> None:
         """A worker is gone: nobody waits for its confirmation."""
@@ -164,11 +158,11 @@ class Generations:
         return behind
 
     @contextlib.contextmanager
-    def locked(self, timeout: float = LOCK_SECONDS) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
         """One reload at a time across every process (without blocking an event loop)."""
         descriptor = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + LOCK_SECONDS
             while True:
                 try:
                     fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -182,6 +176,15 @@ class Generations:
             yield
         finally:
             os.close(descriptor)  # releases the lock
+
+
+def _replace(path: str, text: str) -> None:
+    """Write `path` whole or not at all, readable by this user only."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
 
 
 def _alive(pid: int) -> bool:
@@ -265,9 +268,11 @@ class Follower:
         self._apply = apply
         self.served = served
         self._pid = os.getpid()
+        self._stamp: str | None = None
 
     def start(self) -> None:
         """Catch up with the latest generation now, then follow in the background."""
+        self._stamp = self.generations.stamp()  # before catching up: no publication missed
         self.catch_up()
         offload.start_background(self._follow, "config-follower")
 
@@ -284,12 +289,11 @@ class Follower:
         self.generations.confirm(os.getpid(), self.served)
 
     def _follow(self) -> None:
-        stamp = self.generations.stamp()
         while os.getpid() == self._pid:
             time.sleep(POLL_SECONDS)
             now = self.generations.stamp()
-            if now != stamp:
-                stamp = now
+            if now != self._stamp:
+                self._stamp = now
                 try:
                     self.catch_up()
                 except Exception:  # a bad moment on disk must not end the watch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
@@ -69,27 +70,77 @@ def workers3(exporter_factory, fake_upstream, tmp_path):
     return exporter
 
 
+def every_worker_now(exporter, check, tries: int = 12) -> None:
+    """`check` holds on `tries` fresh connections in a row, with no waiting in between."""
+    for attempt in range(tries):
+        assert check(), f"not in force on fresh connection {attempt + 1}"
+
+
 def test_reload_by_http_reaches_every_worker(workers3, fake_upstream):
     before = reload_metrics(workers3)
     assert before["multitarget_exporter_config_last_reload_successful"] == 1
     workers3.config_path.write_text(config_text(fake_upstream.url, "added"))
     time.sleep(1.1)  # the success timestamp has a resolution to beat
+    kept_alive = requests.Session()
+    assert kept_alive.get(f"{workers3.url}/-/healthy", timeout=10).status_code == 200
     response = workers3.request("POST", "/-/reload")
     assert (response.status_code, response.text) == (200, "OK\n")
-    wait_until_every_worker(workers3, lambda: modules_served(workers3) == {"default", "added"})
-    # A kept-alive connection to an old worker is served until that worker exits,
-    # which gunicorn's gthread worker does within a second or two.
-    wait_until_every_worker(
-        workers3,
-        lambda: workers3.probe("Berlin", module="added").status_code == 200,
-        tries_in_a_row=3,
-        timeout=5,
+    # In force when it answered: every worker, kept-alive connections included.
+    every_worker_now(workers3, lambda: modules_served(workers3) == {"default", "added"})
+    probe = kept_alive.get(
+        f"{workers3.url}/probe", params={"target": "Berlin", "module": "added"}, timeout=10
     )
-    assert samples(workers3.probe("Berlin", module="added").text)["probe_success"] == 1
+    assert samples(probe.text)["probe_success"] == 1
     after = reload_metrics(workers3)
     assert after["multitarget_exporter_config_last_reload_successful"] == 1
     stamp = "multitarget_exporter_config_last_reload_success_timestamp_seconds"
     assert after[stamp] > before[stamp]
+
+
+def test_a_reload_is_in_force_the_moment_it_answers(workers3, fake_upstream):
+    """Many reloads in a row, each probed on fresh connections with no pause after the 200."""
+    for round_ in range(15):
+        name = f"round{round_}"
+        workers3.config_path.write_text(config_text(fake_upstream.url, name))
+        response = requests.post(f"{workers3.url}/-/reload", timeout=15)
+        assert response.status_code == 200, response.text
+        for _ in range(4):
+            probe = fresh_get(workers3, f"/probe?target=Berlin&module={name}")
+            assert probe.status_code == 200, (round_, probe.text)
+
+
+def test_a_refused_reload_changes_nothing_whatever_the_file_holds_later(workers3, fake_upstream):
+    for round_ in range(8):
+        workers3.config_path.write_text("modules: {default: {provider: nope}}")
+        assert requests.post(f"{workers3.url}/-/reload", timeout=15).status_code == 500
+        # A good file right after the refusal, and no reload: it must not go into force.
+        workers3.config_path.write_text(config_text(fake_upstream.url, f"late{round_}"))
+        time.sleep(0.3)
+        every_worker_now(workers3, lambda: modules_served(workers3) == {"default"}, tries=6)
+
+
+def test_concurrent_reloads_are_serialized_and_all_answered(workers3, fake_upstream):
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers3.config_path.write_text(config_text(fake_upstream.url, "together"))
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(
+            pool.map(lambda _: requests.post(f"{workers3.url}/-/reload", timeout=30), range(6))
+        )
+    assert [a.status_code for a in answers] == [200] * 6, [a.text for a in answers]
+    every_worker_now(workers3, lambda: modules_served(workers3) == {"default", "together"})
+
+
+def test_a_replaced_worker_starts_from_the_last_reload_not_the_file(workers3, fake_upstream):
+    workers3.config_path.write_text(config_text(fake_upstream.url, "reloaded"))
+    assert workers3.request("POST", "/-/reload").status_code == 200
+    workers3.config_path.write_text(config_text(fake_upstream.url, "never_reloaded"))
+    pid = workers3.process.pid
+    with open(f"/proc/{pid}/task/{pid}/children", encoding="utf-8") as handle:
+        workers = handle.read().split()
+    os.kill(int(workers[0]), signal.SIGKILL)  # gunicorn's master starts another
+    time.sleep(2)
+    every_worker_now(workers3, lambda: modules_served(workers3) == {"default", "reloaded"})
 
 
 def test_bad_file_by_http_keeps_the_old_configuration_everywhere(workers3):
@@ -116,6 +167,10 @@ def test_reload_by_sighup(workers3, fake_upstream):
     wait_until_every_worker(workers3, lambda: reload_metrics(workers3)[key] == 0)
     assert "by_signal" in modules_served(workers3)
     assert "is not valid YAML" in workers3.log_text()
+    # As by HTTP: a refused file stays refused, whatever is written there next.
+    workers3.config_path.write_text(config_text(fake_upstream.url, "unsignalled"))
+    time.sleep(1)
+    every_worker_now(workers3, lambda: modules_served(workers3) == {"default", "by_signal"})
 
 
 def test_reload_wants_post(workers3):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import bcrypt
 import pytest
@@ -359,3 +360,90 @@ tls_server_config:
     for wrong in (None, (str(stranger_cert), str(stranger_key))):
         with pytest.raises((requests.exceptions.SSLError, requests.ConnectionError)):
             requests.get(f"{exporter.url}/-/healthy", verify=str(cert), cert=wrong, timeout=5)
+
+
+def test_bcrypt_checks_do_not_stall_other_requests(exporter_factory, fake_upstream, tmp_path):
+    """bcrypt's cost is deliberate; under gevent it must not stop the other connections."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    costly = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=12)).decode()
+    path = web_config(tmp_path, f"basic_auth_users:\n  alice: '{costly}'\n")
+    exporter = exporter_factory(
+        standard_config(fake_upstream.url, exporter_factory.dead_port),
+        args=["--web.config.file", path],
+        auth=("alice", PASSWORD),
+    )
+    assert exporter.get("/-/healthy").status_code == 200  # verified once, remembered since
+
+    def guess(n: int) -> int:
+        return requests.get(
+            f"{exporter.url}/-/healthy", auth=("alice", f"guess {n}"), timeout=30
+        ).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        guesses = [pool.submit(guess, n) for n in range(16)]  # each a full bcrypt check
+        time.sleep(0.3)
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            fresh = requests.get(
+                f"{exporter.url}/-/healthy",
+                auth=("alice", PASSWORD),
+                timeout=30,
+                headers={"Connection": "close"},
+            )
+            timings.append(time.perf_counter() - started)
+            assert fresh.status_code == 200
+        still_guessing = not all(g.done() for g in guesses)
+        assert [g.result() for g in guesses] == [401] * 16
+    assert max(timings) < 0.2, timings
+    assert still_guessing, "the checks above were not made while bcrypt ran"
+
+
+def test_a_rotated_certificate_is_served_after_a_reload(
+    exporter_factory, fake_upstream, tmp_path, certificate
+):
+    import ssl
+
+    cert, key = certificate
+    served_cert, served_key = tmp_path / "served-cert.pem", tmp_path / "served-key.pem"
+    served_cert.write_bytes(cert.read_bytes())
+    served_key.write_bytes(key.read_bytes())
+    path = web_config(
+        tmp_path, f"tls_server_config:\n  cert_file: {served_cert}\n  key_file: {served_key}\n"
+    )
+    exporter = exporter_factory(
+        standard_config(fake_upstream.url, exporter_factory.dead_port),
+        args=["--web.config.file", path, "--workers", "2"],
+        verify=str(cert),
+    )
+    host, port = exporter.url.removeprefix("https://").split(":")
+    before = ssl.get_server_certificate((host, int(port)))
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(served_key),
+            "-out",
+            str(served_cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert exporter.request("POST", "/-/reload").status_code == 200
+    for _ in range(6):  # every worker, at once
+        after = ssl.get_server_certificate((host, int(port)))
+        assert after != before
+        assert after.strip() == served_cert.read_text().strip()
