@@ -117,8 +117,29 @@ class _Watchdog:
                     sock.shutdown(socket.SHUT_RDWR)
 
 
-_watchdog = _Watchdog()
-_exchange = threading.local()  # the running request's deadline and watchdog ticket
+class _ProcessState:
+    """What one process's exchanges share: the watchdog, and the running request's
+    deadline and watchdog ticket (a thread-local, so a greenlet-local under gevent).
+
+    Made on first use in each process, never at import: a module imported by a
+    master before it forks and patches must not hand its workers a real
+    thread's lock or local, which every greenlet would share."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.watchdog = _Watchdog()
+        self.exchange = threading.local()
+
+
+_state: _ProcessState | None = None
+
+
+def _process() -> _ProcessState:
+    global _state
+    state = _state
+    if state is None or state.pid != os.getpid():
+        state = _state = _ProcessState()
+    return state
 
 
 class _WatchedConnectionMixin:
@@ -127,9 +148,10 @@ class _WatchedConnectionMixin:
     sock: socket.socket | None
 
     def getresponse(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        deadline = getattr(_exchange, "deadline", None)
+        state = _process()
+        deadline = getattr(state.exchange, "deadline", None)
         if deadline is not None and self.sock is not None:
-            _exchange.ticket = _watchdog.watch(deadline.at, self.sock)
+            state.exchange.ticket = state.watchdog.watch(deadline.at, self.sock)
         return super().getresponse(*args, **kwargs)  # type: ignore[misc]
 
 
@@ -265,9 +287,11 @@ def get(
             timeout_seconds=round(remaining, 3),
         )
     started = time.perf_counter()
-    _exchange.deadline, _exchange.ticket = deadline, None
+    state = _process()
+    running = state.exchange
+    running.deadline, running.ticket = deadline, None
     try:
-        exchange = _exchange_within(name, full_url, deadline, remaining, secrets)
+        exchange = _exchange_within(name, full_url, deadline, remaining, secrets, state)
         if log is not None:
             outcome = {
                 "status": exchange.status_code,
@@ -281,9 +305,9 @@ def get(
             )
         return exchange
     finally:
-        if _exchange.ticket is not None:
-            _watchdog.unwatch(_exchange.ticket)
-        _exchange.deadline = _exchange.ticket = None
+        if running.ticket is not None:
+            state.watchdog.unwatch(running.ticket)
+        running.deadline = running.ticket = None
 
 
 def _exchange_within(
@@ -292,6 +316,7 @@ def _exchange_within(
     deadline: Deadline,
     remaining: float,
     secrets: tuple[str, ...],
+    state: _ProcessState,
 ) -> Exchange:
     errors = (urllib3.exceptions.HTTPError, OSError, ValueError)
     parts = urllib.parse.urlsplit(url)
@@ -312,9 +337,10 @@ def _exchange_within(
     if isinstance(body, Failure):
         response.close()  # a half-read connection cannot go back to the pool
         return Exchange(response.status, failure=body)
-    if _exchange.ticket is not None:  # out of the watchdog's reach before it is pooled
-        _watchdog.unwatch(_exchange.ticket)
-        _exchange.ticket = None
+    running = state.exchange
+    if running.ticket is not None:  # out of the watchdog's reach before it is pooled
+        state.watchdog.unwatch(running.ticket)
+        running.ticket = None
     response.release_conn()  # read to the end: the connection is reusable
     return Exchange(response.status, body=body)
 
