@@ -16,20 +16,15 @@ emptyDir), or let this file make a private one that it removes at exit.
 """
 
 import os
+import shutil
+import tempfile
 
+from multitarget_exporter import serving
+from multitarget_exporter.logs import logging_dict
+
+# gevent's worker patches the standard library in each worker, before the app
+# is built there (no --preload), so the app's locks and locals are gevent's.
 worker_class = os.environ.get("MULTITARGET_EXPORTER_WORKER_CLASS", "gevent")
-if worker_class == "gevent":
-    # Before anything else is imported: locks and sockets made from here on are
-    # gevent's, in the master and in the workers it forks.
-    from gevent import monkey
-
-    monkey.patch_all()
-
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-
-from multitarget_exporter import serving  # noqa: E402
-from multitarget_exporter.logs import logging_dict  # noqa: E402
 
 # gunicorn reads this file again on SIGHUP: keep the directory made the first time.
 _given = os.environ.get("MULTITARGET_EXPORTER_STATE_DIR")

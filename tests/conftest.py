@@ -165,8 +165,10 @@ class Exporter:
         return self.process.returncode
 
 
-def users_gunicorn(*options: str) -> list[str]:
-    """The command a user runs to serve the app from their own gunicorn."""
+def users_gunicorn(*options: str, worker_class: str | None = "gthread") -> list[str]:
+    """The command a user runs to serve the app from their own gunicorn (None: the worker
+    class their configuration file picks)."""
+    chosen = ["--worker-class", worker_class] if worker_class else []
     return [
         sys.executable,
         "-m",
@@ -174,8 +176,7 @@ def users_gunicorn(*options: str) -> list[str]:
         "multitarget_exporter.wsgi:create_app()",
         "--bind",
         "127.0.0.1:0",
-        "--worker-class",
-        "gthread",
+        *chosen,
         "--no-control-socket",
         *options,
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_the_example_gunicorn_conf_adds_up_too(exporter_factory, fake_upstream, 
     config = tmp_path / "exporter.yml"
     config.write_text(standard_config(fake_upstream.url, exporter_factory.dead_port))
     env = exporter_env(MULTITARGET_EXPORTER_CONFIG=str(config))
-    command = users_gunicorn("-c", str(EXAMPLE), "--workers", "3", "--threads", "4")
+    command = users_gunicorn("-c", str(EXAMPLE), "--workers", "3", worker_class=None)
     exporter = exporter_factory(None, env=env, command=command)
     before = fresh_metrics(exporter)
     spread_probes(exporter, 9)
@@ -91,7 +92,7 @@ def test_the_example_gunicorn_conf_keeps_a_given_state_directory(
     env = exporter_env(
         MULTITARGET_EXPORTER_CONFIG=str(config), MULTITARGET_EXPORTER_STATE_DIR=str(state)
     )
-    command = users_gunicorn("-c", str(EXAMPLE), "--workers", "2")
+    command = users_gunicorn("-c", str(EXAMPLE), "--workers", "2", worker_class=None)
     exporter = exporter_factory(None, env=env, command=command)
     assert not stale.exists()
     spread_probes(exporter, 2)
@@ -100,3 +101,39 @@ def test_the_example_gunicorn_conf_keeps_a_given_state_directory(
     assert exporter.stop() == 0
     assert state.is_dir() and (state / "history.sqlite").exists()  # yours: kept
     assert list((state / "metrics").iterdir()) == []
+
+
+def test_the_example_gunicorn_conf_serves_gevent_and_reloads_in_place(
+    exporter_factory, fake_upstream, tmp_path
+):
+    config = tmp_path / "exporter.yml"
+    config.write_text(standard_config(fake_upstream.url, exporter_factory.dead_port))
+    env = exporter_env(MULTITARGET_EXPORTER_CONFIG=str(config))
+    command = users_gunicorn("-c", str(EXAMPLE), "--workers", "3", worker_class=None)
+    exporter = exporter_factory(None, env=env, command=command)
+    assert "Using worker: gevent" in exporter.log_text()
+    extra = "  later:\n    provider: open_meteo\n    base_url: " + fake_upstream.url + "\n"
+    config.write_text(config.read_text() + extra)
+    assert exporter.request("POST", "/-/reload").status_code == 200
+    for _ in range(9):  # every worker, the moment the reload answered
+        answer = requests.get(
+            f"{exporter.url}/probe",
+            params={"target": "52.52,13.41", "module": "later"},
+            timeout=10,
+            headers={"Connection": "close"},
+        )
+        assert answer.status_code == 200, answer.text
+    # SIGHUP with a broken file: gunicorn restarts the workers, on the last good file.
+    config.write_text("modules: [broken")
+    exporter.process.send_signal(signal.SIGHUP)
+    time.sleep(3)
+    assert exporter.process.poll() is None
+    for _ in range(9):
+        answer = requests.get(
+            f"{exporter.url}/probe",
+            params={"target": "52.52,13.41", "module": "later"},
+            timeout=10,
+            headers={"Connection": "close"},
+        )
+        assert answer.status_code == 200, answer.text
+    assert "is not valid YAML" in exporter.log_text()
