@@ -135,3 +135,24 @@ def test_app_under_a_users_own_gunicorn(exporter_factory, fake_upstream, tmp_pat
     assert metrics["probe_success"] == 1
     assert metrics["weather_wind_gust_meters_per_second"] == pytest.approx(25.2)
     assert "probe finished" in exporter.log_text()
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "announced"), [("gevent", "worker_connections=4096"), ("gthread", "threads=8")]
+)
+def test_both_worker_classes_serve(exporter_factory, fake_upstream, worker_class, announced):
+    args = ["--worker-class", worker_class]
+    if worker_class == "gthread":
+        args += ["--threads", "8"]
+    exporter = exporter_factory(
+        standard_config(fake_upstream.url, exporter_factory.dead_port), args=args
+    )
+    assert samples(exporter.probe("Berlin").text)["probe_success"] == 1
+    log = exporter.log_text()
+    assert f"Using worker: {worker_class}" in log
+    assert f"worker_class={worker_class} {announced}" in log
+
+
+def test_gevent_is_the_default_worker(exporter_factory, fake_upstream):
+    exporter = exporter_factory(standard_config(fake_upstream.url, exporter_factory.dead_port))
+    assert "Using worker: gevent" in exporter.log_text()
