@@ -1,29 +1,37 @@
 """The benchmark: ours against blackbox_exporter and the serving stack's ceiling.
 
-    .venv/bin/python bench/run.py                 # about 8 minutes; writes docs/benchmarks.md
-    .venv/bin/python bench/run.py --quick         # about 2 minutes, fewer rounds
+    .venv/bin/python bench/run.py                 # about 10 minutes; writes docs/benchmarks.md
+    .venv/bin/python bench/run.py --quick         # about 3 minutes, fewer and shorter rounds
 
 Needs Debian's `wrk` and `prometheus-blackbox-exporter` (and `redis-server`
-for the shared-cache check). Everything listens on loopback ports the kernel
-picks. In one run, on one machine, it starts the fake upstream, then for each
-setting (the defaults: one worker; and one worker per core) our exporter
-under its embedded gunicorn and a trivial WSGI app on the same gunicorn
-settings (the ceiling), and blackbox_exporter with an `http` module fetching
-the same fake upstream URL our exporter fetches. wrk drives each in turn, at
-each concurrency, for several rounds, the order rotating every round; the
-table holds each figure's median over the rounds. Then it counts upstream
-calls over a realistic target mix and measures resident memory after
-100,000 probes over 10,000 places.
+for the shared-cache setting). Everything listens on loopback ports the
+kernel picks. In one run, on one machine, it starts the fake upstream, then
+for each setting (the defaults: one worker, in-memory cache; and one worker
+per core with the Redis cache) our exporter under its embedded gunicorn
+twice, with gevent workers (the default) and with gthread workers (128
+threads), the ceiling (a trivial WSGI app on the very same gunicorn settings,
+`multitarget_exporter.serving.settings`) for each worker class, and
+blackbox_exporter with an `http` module fetching the same fake upstream URL
+our exporter fetches. wrk drives each in turn, at each concurrency, for
+several rounds, the order rotating every round; the table holds each
+figure's median over the rounds. Then it holds 1,000 connections that
+trickle a request head and never finish it, and times `/-/healthy` and a
+probe on fresh connections meanwhile (ours under gevent and gthread, and
+blackbox_exporter); counts upstream calls over a realistic target mix; and
+measures resident memory after 100,000 probes over 10,000 places.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import platform
 import re
+import resource
+import selectors
 import shutil
 import signal
 import socket
@@ -39,9 +47,12 @@ import redis
 import requests
 from soak import tree_rss_bytes  # bench/ is the script's own directory, so on sys.path
 
+from multitarget_exporter.serving import KEEPALIVE_SECONDS, WORKER_CONNECTIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-000000"
-PLACES = ["London,GB", "Berlin,DE", "Tokyo,JP", "Sydney,AU", "Dubai", "Reykjavik,IS"]
+WORKER_CLASSES = ("gevent", "gthread")
+GTHREAD_THREADS = 128  # what the exporter ran with before gevent, and --threads' default
 
 
 def free_port() -> int:
@@ -72,7 +83,12 @@ class Stack:
         self.processes: list[subprocess.Popen] = []
 
     def start(self, name: str, command: list[str], **options) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 - the process holds it
+        path = self.workdir / f"{name}.log"
+        number = 1
+        while path.exists():  # every process keeps a log of its own
+            number += 1
+            path = self.workdir / f"{name}.{number}.log"
+        log = open(path, "w")  # noqa: SIM115 - the process holds it
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **options)
         self.processes.append(process)
         return process
@@ -109,8 +125,14 @@ def start_fake(stack: Stack) -> str:
 
 
 def start_ours(
-    stack: Stack, fake: str, workers: int, cache: str = "memory", redis_url: str = ""
+    stack: Stack,
+    fake: str,
+    workers: int,
+    cache: str = "memory",
+    redis_url: str = "",
+    worker_class: str = "gevent",
 ) -> tuple[str, subprocess.Popen]:
+    """Our exporter through its CLI; gthread with 128 threads a worker, gevent its defaults."""
     config = stack.workdir / f"ours-{workers}-{cache}.yml"
     owm = f"provider: openweathermap, api_key: {KEY}, base_url: '{fake}', timeout: 5s"
     text = f"modules:\n  default: {{{owm}}}\n  nocache: {{{owm}, cache_ttl: 0}}\n"
@@ -128,33 +150,33 @@ def start_ours(
         f"127.0.0.1:{port}",
         "--workers",
         str(workers),
+        "--worker-class",
+        worker_class,
     ]
-    process = stack.start(f"ours-{workers}-{cache}", command)
+    if worker_class == "gthread":
+        command += ["--threads", str(GTHREAD_THREADS)]
+    process = stack.start(f"ours-{worker_class}-{workers}-{cache}", command)
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/-/ready", process)
     return url, process
 
 
-def start_ceiling(stack: Stack, workers: int, threads: int) -> tuple[str, subprocess.Popen]:
+def start_ceiling(stack: Stack, workers: int, worker_class: str) -> tuple[str, subprocess.Popen]:
+    """The trivial app on `serving.settings` for this worker class (ceiling.py's own launcher)."""
     port = free_port()
     command = [
         sys.executable,
-        "-m",
-        "gunicorn",
-        "ceiling:app",
+        "ceiling.py",
         "--bind",
         f"127.0.0.1:{port}",
         "--worker-class",
-        "gthread",
+        worker_class,
         "--workers",
         str(workers),
         "--threads",
-        str(threads),
-        "--no-control-socket",
-        "--log-level",
-        "warning",
+        str(GTHREAD_THREADS),
     ]
-    process = stack.start(f"ceiling-{workers}", command, cwd=ROOT / "bench")
+    process = stack.start(f"ceiling-{worker_class}-{workers}", command, cwd=ROOT / "bench")
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/", process)
     return url, process
@@ -204,13 +226,14 @@ def wrk(url: str, connections: int, seconds: float, script: Path | None = None) 
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
     latency = {p: float(v) * _UNITS[u] for p, v, u in _LATENCY.findall(output)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    failed = re.search(r"Socket errors: .*", output)
+    failed = re.search(r"Socket errors: (.*)", output)
     return {
         "rate": rate,
         "p50": latency.get("50"),
         "p99": latency.get("99"),
         "non2xx": int(errors[1]) if errors else 0,
-        "socket_errors": failed[0] if failed else "",
+        # connect, read, write and timeout errors, added up
+        "socket_errors": sum(int(n) for n in re.findall(r"\d+", failed[1])) if failed else 0,
     }
 
 
@@ -274,16 +297,32 @@ def fake_calls(fake: str) -> int:
     )
 
 
+def service_name(kind: str, worker_class: str = "", path: str = "") -> str:
+    if kind == "blackbox":
+        return "blackbox_exporter"
+    if kind == "ceiling":
+        return f"ceiling ({worker_class})"
+    return f"ours ({worker_class}), cache {path}"
+
+
 def measure_throughput(stack, fake, blackbox, workers, args, cache, redis_url) -> dict:
-    ours, ours_process = start_ours(stack, fake, workers, cache, redis_url)
-    ceiling, ceiling_process = start_ceiling(stack, workers, threads=128)
+    """Ours under each worker class (hits and misses), their ceilings and blackbox_exporter,
+    taking turns; each figure the median over the rounds."""
     weather = f"{fake}/data/2.5/weather?q=London,GB&units=metric&lang=en&appid={KEY}"
-    urls = {
-        "ours, cache hit": probe_url(ours, "London,GB"),
-        "ours, cache miss": probe_url(ours, "London,GB", "nocache"),
-        "blackbox_exporter": f"{blackbox}/probe?module=http_2xx&target={quote(weather, safe='')}",
-        "ceiling": f"{ceiling}/",
-    }
+    urls = {}
+    started = []
+    for worker_class in WORKER_CLASSES:
+        ours, process = start_ours(stack, fake, workers, cache, redis_url, worker_class)
+        started.append(process)
+        urls[service_name("ours", worker_class, "hit")] = probe_url(ours, "London,GB")
+        urls[service_name("ours", worker_class, "miss")] = probe_url(ours, "London,GB", "nocache")
+    urls[service_name("blackbox")] = (
+        f"{blackbox}/probe?module=http_2xx&target={quote(weather, safe='')}"
+    )
+    for worker_class in WORKER_CLASSES:
+        ceiling, process = start_ceiling(stack, workers, worker_class)
+        started.append(process)
+        urls[service_name("ceiling", worker_class)] = f"{ceiling}/"
     for url in urls.values():  # warm every worker's cache and pools
         wrk(url, 8, 1)
     figures: dict = {}
@@ -294,8 +333,8 @@ def measure_throughput(stack, fake, blackbox, workers, args, cache, redis_url) -
             for name in order:
                 result = wrk(urls[name], connections, args.seconds)
                 figures.setdefault((name, connections), []).append(result)
-    stack.stop(ours_process)
-    stack.stop(ceiling_process)
+    for process in started:
+        stack.stop(process)
     summary = {}
     for (name, connections), runs in figures.items():
         summary[(name, connections)] = {
@@ -303,8 +342,231 @@ def measure_throughput(stack, fake, blackbox, workers, args, cache, redis_url) -
             "p50": statistics.median(r["p50"] for r in runs),
             "p99": statistics.median(r["p99"] for r in runs),
             "non2xx": sum(r["non2xx"] for r in runs),
+            "socket_errors": sum(r["socket_errors"] for r in runs),
         }
     return summary
+
+
+TRICKLE_HEAD = b"GET /probe?target=London,GB HTTP/1.1\r\nHost: x\r\n"
+TRICKLE_LINE = b"X-a: b\r\n"
+
+
+class _Connection:
+    """One non-blocking socket of the slow-client run: a trickler or a timed request."""
+
+    __slots__ = ("buffer", "name", "opened", "ready", "slot", "sock")
+
+    def __init__(self, address: tuple[str, int], name: str, slot: int = -1) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self.name = name  # "" for a trickler, else the timed request's name
+        self.slot = slot
+        self.opened = time.monotonic()
+        self.buffer = b""
+        self.ready = False  # connected and the first bytes sent
+        code = self.sock.connect_ex(address)
+        if code not in (0, errno.EINPROGRESS):
+            self.sock.close()
+            raise OSError(code, os.strerror(code))
+
+
+def _answer_complete(buffer: bytes) -> bool:
+    head, found, body = buffer.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    length = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    return bool(length) and len(body) >= int(length[1])
+
+
+def slow_clients(address: tuple[str, int], requests_: dict[str, str], args) -> dict:
+    """Hold `args.slow_clients` connections that trickle a request head, one header line a
+    second, never finishing it, and time each of `requests_` (name: path) on fresh
+    connections meanwhile: `args.slow_samples` times, `args.slow_interval` s apart, each
+    given `args.slow_timeout` s. One thread, one selector, raw sockets.
+
+    A trickler the server drops is opened again at the next second, so the load stays
+    at its size; the run lasts `args.slow_seconds`, or until the last timed request
+    answers or times out if that is later.
+    """
+    selector = selectors.DefaultSelector()
+    slots: list[_Connection | None] = [None] * args.slow_clients
+    timed: list[_Connection] = []
+    results: dict[str, list[dict]] = {name: [] for name in requests_}
+    drops: list[float] = []  # how long each dropped trickler had been held, s
+    answered_tricklers: list[bytes] = []  # the first line of any answer a trickler got
+    refused = 0
+    begun = time.monotonic()
+    first_sample = begun + args.slow_warmup
+    schedule = [
+        (first_sample + i * args.slow_interval, name)
+        for i in range(args.slow_samples)
+        for name in requests_
+    ]
+    last_sample = schedule[-1][0]
+    hard_stop = last_sample + args.slow_timeout + 1
+    held_at_first_sample = None
+    next_tick = begun
+
+    def open_trickler(slot: int) -> None:
+        nonlocal refused
+        try:
+            connection = _Connection(address, "", slot)
+        except OSError:
+            refused += 1
+            return
+        slots[slot] = connection
+        selector.register(connection.sock, selectors.EVENT_WRITE, connection)
+
+    def close(connection: _Connection) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            selector.unregister(connection.sock)
+        connection.sock.close()
+        if not connection.name and slots[connection.slot] is connection:
+            slots[connection.slot] = None
+
+    def finish(connection: _Connection, outcome: str) -> None:
+        status = connection.buffer.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+        results[connection.name].append(
+            {
+                "seconds": time.monotonic() - connection.opened,
+                "outcome": outcome,
+                "status": status.split(" ")[1] if status.count(" ") >= 1 else "",
+            }
+        )
+        timed.remove(connection)
+        close(connection)
+
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= next_tick:  # a header line from every trickler; reopen the dropped
+                for slot, connection in enumerate(slots):
+                    if connection is None:
+                        open_trickler(slot)
+                    elif connection.ready:
+                        try:
+                            connection.sock.send(TRICKLE_LINE)
+                        except BlockingIOError:
+                            pass
+                        except OSError:
+                            drops.append(now - connection.opened)
+                            close(connection)
+                next_tick += 1.0
+            while schedule and schedule[0][0] <= now:
+                _, name = schedule.pop(0)
+                if held_at_first_sample is None:
+                    held_at_first_sample = sum(1 for c in slots if c is not None and c.ready)
+                try:
+                    connection = _Connection(address, name)
+                except OSError as error:
+                    results[name].append({"seconds": 0.0, "outcome": f"refused ({error})"})
+                    continue
+                timed.append(connection)
+                selector.register(connection.sock, selectors.EVENT_WRITE, connection)
+            for connection in list(timed):
+                if now - connection.opened > args.slow_timeout:
+                    finish(connection, "timeout")
+            if not schedule and not timed and now - begun >= args.slow_seconds:
+                break
+            if now >= hard_stop:
+                for connection in list(timed):
+                    finish(connection, "timeout")
+                break
+            wake = min(
+                [next_tick, hard_stop]
+                + ([schedule[0][0]] if schedule else [])
+                + [c.opened + args.slow_timeout for c in timed]
+            )
+            for key, events in selector.select(max(0.0, wake - time.monotonic())):
+                connection = key.data
+                if events & selectors.EVENT_WRITE:
+                    failed = connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    if failed:
+                        if connection.name:
+                            finish(connection, f"connect failed ({os.strerror(failed)})")
+                        else:
+                            refused += 1
+                            close(connection)
+                        continue
+                    if connection.name:
+                        request = (
+                            f"GET {requests_[connection.name]} HTTP/1.1\r\n"
+                            "Host: x\r\nConnection: close\r\n\r\n"
+                        ).encode()
+                    else:
+                        request = TRICKLE_HEAD
+                    try:
+                        connection.sock.send(request)  # a few dozen bytes: they fit
+                    except OSError as error:
+                        if connection.name:
+                            finish(connection, f"send failed ({error})")
+                        else:
+                            close(connection)
+                        continue
+                    connection.ready = True
+                    selector.modify(connection.sock, selectors.EVENT_READ, connection)
+                    continue
+                try:
+                    data = connection.sock.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = None
+                if connection.name:
+                    if data:
+                        connection.buffer += data
+                        if _answer_complete(connection.buffer):
+                            finish(connection, "answered")
+                    elif data is None:
+                        finish(connection, "reset")
+                    else:
+                        finish(connection, "answered" if connection.buffer else "closed")
+                else:  # a trickler answered or dropped by the server
+                    if data:
+                        answered_tricklers.append(data.split(b"\r\n", 1)[0])
+                    drops.append(time.monotonic() - connection.opened)
+                    close(connection)
+    finally:
+        for connection in [*timed, *(c for c in slots if c is not None)]:
+            connection.sock.close()
+        selector.close()
+    return {
+        "results": results,
+        "held_at_first_sample": held_at_first_sample or 0,
+        "drops": len(drops),
+        "held_before_drop_s": round(statistics.median(drops), 1) if drops else None,
+        "trickler_answers": sorted({a.decode("latin-1") for a in answered_tricklers}),
+        "refused": refused,
+        "seconds": round(time.monotonic() - begun, 1),
+    }
+
+
+def measure_slow_clients(stack, fake, blackbox, args) -> dict:
+    """The slow-client run against ours (gevent, then gthread, both at the defaults) and
+    blackbox_exporter."""
+    weather = f"{fake}/data/2.5/weather?q=London,GB&units=metric&lang=en&appid={KEY}"
+    report = {}
+    for worker_class in WORKER_CLASSES:
+        ours, process = start_ours(stack, fake, 1, worker_class=worker_class)
+        probe = "/probe?target=London,GB"
+        requests.get(f"{ours}{probe}", timeout=10).raise_for_status()  # cached from now on
+        print(f"  ours ({worker_class})", file=sys.stderr, flush=True)
+        report[f"ours ({worker_class})"] = slow_clients(
+            ("127.0.0.1", int(ours.rsplit(":", 1)[1])),
+            {"/-/healthy": "/-/healthy", "probe": probe},
+            args,
+        )
+        stack.stop(process)
+    print("  blackbox_exporter", file=sys.stderr, flush=True)
+    report["blackbox_exporter"] = slow_clients(
+        ("127.0.0.1", int(blackbox.rsplit(":", 1)[1])),
+        {
+            "/-/healthy": "/-/healthy",
+            "probe": f"/probe?module=http_2xx&target={quote(weather, safe='')}",
+        },
+        args,
+    )
+    return report
 
 
 def realistic_mix() -> list[str]:
@@ -404,93 +666,225 @@ def machine() -> dict:
     }
 
 
-TARGETS = (
-    # label, numerator, denominator, field, passes
-    (
-        "cache hit / blackbox_exporter, probes/s (target ≥ 3)",
-        "ours, cache hit",
-        "blackbox_exporter",
-        "rate",
-        lambda r: r >= 3,
-    ),
-    (
-        "cache miss / blackbox_exporter, probes/s (target ≥ 1)",
-        "ours, cache miss",
-        "blackbox_exporter",
-        "rate",
-        lambda r: r >= 1,
-    ),
-    (
-        "cache miss / blackbox_exporter, p99 (target ≤ 1)",
-        "ours, cache miss",
-        "blackbox_exporter",
-        "p99",
-        lambda r: r <= 1,
-    ),
-    (
-        "cache hit / ceiling, probes/s (target ≥ 0.5)",
-        "ours, cache hit",
-        "ceiling",
-        "rate",
-        lambda r: r >= 0.5,
-    ),
-)
+DEFAULTS, PER_CORE = "defaults", "per-core"
+
+
+def setting_label(key: str, cores: int) -> str:
+    if key == DEFAULTS:
+        return "the defaults (1 worker, in-memory cache)"
+    return f"{cores} workers (one per core), Redis cache"
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.1f} ms" if value < 1000 else f"{value / 1000:,.2f} s"
+
+
+def _seconds(value: float) -> str:
+    return _ms(value * 1000)
+
+
+def slow_cells(samples: list[dict], timeout: float) -> tuple[str, str]:
+    """Median and max of the timed requests, and what went wrong (timeouts, non-200s)."""
+    answered = [s for s in samples if s["outcome"] == "answered"]
+    failed = len(samples) - len(answered)
+    # A request that did not answer counts as slower than any that did.
+    ordered = sorted([s["seconds"] for s in answered] + [float("inf")] * failed)
+    median = ordered[len(ordered) // 2] if len(ordered) % 2 else None
+    if median is None:
+        low, high = ordered[len(ordered) // 2 - 1], ordered[len(ordered) // 2]
+        median = (low + high) / 2 if high != float("inf") else float("inf")
+    never = f"no answer in {timeout:.0f} s"
+    if median == float("inf"):
+        cell = never
+    elif ordered[-1] == float("inf"):
+        cell = f"{_seconds(median)} / {never}"
+    else:
+        cell = f"{_seconds(median)} / {_seconds(ordered[-1])}"
+    problems = []
+    timeouts = sum(1 for s in samples if s["outcome"] == "timeout")
+    if timeouts:
+        problems.append(f"{timeouts} of {len(samples)} timed out")
+    others = [s["outcome"] for s in samples if s["outcome"] not in ("answered", "timeout")]
+    if others:
+        problems.append(", ".join(sorted(set(others))))
+    statuses = [s["status"] for s in answered if s.get("status") != "200"]
+    if statuses:
+        problems.append(f"{len(statuses)} answered {', '.join(sorted(set(statuses)))}")
+    return cell, "; ".join(problems) or f"{len(samples)} of {len(samples)}: 200"
+
+
+def slowest(samples: list[dict]) -> float:
+    """The slowest timed request in seconds; infinite if any did not answer 200."""
+    if any(s["outcome"] != "answered" or s.get("status") != "200" for s in samples):
+        return float("inf")
+    return max(s["seconds"] for s in samples)
+
+
+def target_rows(report: dict, args) -> list[tuple]:
+    """(target, setting, connections, ours, against, ratio, met) for every target."""
+    cores = report["cores"]
+    rows = []
+    per_core = report["throughput"][PER_CORE]
+    blackbox = service_name("blackbox")
+    for connections in args.connections:
+        ours = per_core[(service_name("ours", "gevent", "hit"), connections)]["rate"]
+        theirs = per_core[(blackbox, connections)]["rate"]
+        rows.append((
+            "cache hits ≥ 3× blackbox_exporter's probes/s", PER_CORE, connections,
+            f"{ours:,.0f}/s", f"{theirs:,.0f}/s", ours / theirs, ours >= 3 * theirs,
+        ))  # fmt: skip
+    for connections in args.connections:
+        ours = per_core[(service_name("ours", "gevent", "miss"), connections)]["rate"]
+        theirs = per_core[(blackbox, connections)]["rate"]
+        rows.append((
+            "cache misses ≥ 1× blackbox_exporter's probes/s", PER_CORE, connections,
+            f"{ours:,.0f}/s", f"{theirs:,.0f}/s", ours / theirs, ours >= theirs,
+        ))  # fmt: skip
+    for connections in args.connections:
+        ours = per_core[(service_name("ours", "gevent", "miss"), connections)]["p99"]
+        theirs = per_core[(blackbox, connections)]["p99"]
+        rows.append((
+            "cache-miss p99 ≤ blackbox_exporter's", PER_CORE, connections,
+            _ms(ours), _ms(theirs), ours / theirs, ours <= theirs,
+        ))  # fmt: skip
+    for setting in (DEFAULTS, PER_CORE):
+        summary = report["throughput"][setting]
+        for field in ("p50", "p99"):
+            for connections in args.connections:
+                ours = summary[(service_name("ours", "gevent", "hit"), connections)][field]
+                theirs = summary[(service_name("ours", "gthread", "hit"), connections)][field]
+                rows.append((
+                    f"cache-hit {field}, gevent ≤ gthread", setting, connections,
+                    _ms(ours), f"{_ms(theirs)} (gthread)", ours / theirs, ours <= theirs,
+                ))  # fmt: skip
+    slow = report["slow"]
+    for name, label in (("/-/healthy", "`/-/healthy`"), ("probe", "cached probe")):
+        ours = slowest(slow["ours (gevent)"]["results"][name])
+        theirs = slowest(slow["blackbox_exporter"]["results"][name])
+        against = "blackbox_exporter's " + ("`/-/healthy`" if name == "/-/healthy" else "probe")
+        rows.append((
+            f"{label} under {args.slow_clients:,} trickling clients < 0.5 s (slowest of "
+            f"{args.slow_samples})", DEFAULTS, "—",
+            _seconds(ours) if ours != float("inf") else "did not answer",
+            f"{_seconds(theirs) if theirs != float('inf') else 'did not answer'} ({against})",
+            None, ours < 0.5,
+        ))  # fmt: skip
+    return [(row[0], setting_label(row[1], cores), *row[2:]) for row in rows]
 
 
 def render(report: dict, args) -> str:
     """The report as Markdown."""
     command = "bench/run.py" + (" --quick" if args.quick else "")
+    cores = report["cores"]
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `.venv/bin/python {command}` on {report['date']};",
-        "rerun it to refresh this file (see README, Benchmarks).",
+        f"Written by `.venv/bin/python {command}` on {report['date']} (the whole run took "
+        f"{report['minutes']:.0f} minutes); rerun it to refresh this file (see README, "
+        "Benchmarks).",
         "",
         "## Machine",
         "",
     ]
     lines += [f"- {key}: {value}" for key, value in report["machine"].items()]
     lines += [
-        f"- every figure: the median of {args.rounds} rounds of {args.seconds} s wrk runs, "
-        "the four services taking turns in an order that rotates each round; every process "
-        "(wrk, the fake upstream, the services) on this one machine",
-        "- ours: the CLI's embedded gunicorn, gthread, 128 threads a worker, log level `info` "
-        "(one line per probe), the defaults for everything else; the cache-miss module has "
-        "`cache_ttl: 0`, so every probe calls the upstream",
+        f"- every throughput figure: the median of {args.rounds} "
+        f"{'round' if args.rounds == 1 else 'rounds'} of {args.seconds} s wrk "
+        "runs, the seven services of a setting taking turns in an order that rotates each "
+        "round; every process (wrk, the fake upstream, the services) on this one machine",
+        "- ours: the CLI's embedded gunicorn, measured with gevent workers (the default: "
+        f"{WORKER_CONNECTIONS:,} connections a worker, a request head bounded by the "
+        f"{KEEPALIVE_SECONDS} s keepalive, one yield after every request) and with gthread "
+        f"workers (`--worker-class gthread --threads {GTHREAD_THREADS}`, what it served with "
+        "before); log level `info` (one line per probe), the defaults for everything else; "
+        "the cache-miss module has `cache_ttl: 0`, so every probe calls the upstream",
         "- blackbox_exporter: an `http` module fetching the same fake upstream URL (the "
         "OpenWeatherMap current-weather call) that our cache-miss probes fetch",
-        "- ceiling: a WSGI app that only returns a probe-sized body, on the same gunicorn "
-        "settings as ours",
+        "- ceiling: a WSGI app that only returns a probe-sized body, for each worker class on "
+        "the same gunicorn settings as ours (`multitarget_exporter.serving.settings`, "
+        "monkey-patched under gevent as the CLI is)",
         "",
+        "## Targets",
+        "",
+        "Both sides of every ratio come from the same run; throughput sides from the same "
+        "rounds of the same setting.",
+        "",
+        "| target | setting | connections | ours (gevent) | against | ratio | |",
+        "|---|---|---|---|---|---|---|",
     ]
+    for label, setting, connections, ours, against, ratio, met in target_rows(report, args):
+        ratio_cell = f"{ratio:.2f}" if ratio is not None else "—"
+        lines.append(
+            f"| {label} | {setting} | {connections} | {ours} | {against} | {ratio_cell} "
+            f"| {'met' if met else '**not met**'} |"
+        )
+    lines.append("")
+    header = " | ".join(f"probes/s ({c}) | p50 ms ({c}) | p99 ms ({c})" for c in args.connections)
     for setting, summary in report["throughput"].items():
         lines += [
-            f"## Throughput, ours with {setting}",
+            f"## Throughput, {setting_label(setting, cores)}",
             "",
-            "| service | connections | probes/s | p50 ms | p99 ms | non-2xx |",
-            "|---|---|---|---|---|---|",
+            f"Columns by wrk connections ({' and '.join(map(str, args.connections))}).",
+            "",
+            f"| service | {header} | non-2xx, socket errors |",
+            "|---|" + "---|---|---|" * len(args.connections) + "---|",
         ]
-        for (name, conns), f in sorted(summary.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-            lines.append(
-                f"| {name} | {conns} | {f['rate']:,.0f} | {f['p50']:.2f} | {f['p99']:.2f} "
-                f"| {f['non2xx']} |"
-            )
-        header = " | ".join(f"{c} connections" for c in args.connections)
-        lines += ["", f"| ratio | {header} |", "|---|" + "---|" * len(args.connections)]
-        for label, top, bottom, field, passes in TARGETS:
-            cells = []
+        for name in dict.fromkeys(n for n, _ in summary):
+            cells, non2xx, failed = [], 0, 0
             for conns in args.connections:
-                ratio = summary[(top, conns)][field] / summary[(bottom, conns)][field]
-                cells.append(f"{ratio:.2f} {'met' if passes(ratio) else '**not met**'}")
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+                f = summary[(name, conns)]
+                cells.append(f"{f['rate']:,.0f} | {f['p50']:.2f} | {f['p99']:.2f}")
+                non2xx += f["non2xx"]
+                failed += f["socket_errors"]
+            lines.append(f"| {name} | {' | '.join(cells)} | {non2xx}, {failed} |")
         lines.append("")
+        shares = []
+        for worker_class in WORKER_CLASSES:
+            for conns in args.connections:
+                hit = summary[(service_name("ours", worker_class, "hit"), conns)]["rate"]
+                top = summary[(service_name("ceiling", worker_class), conns)]["rate"]
+                shares.append(f"{worker_class} {hit / top:.2f} at {conns}")
+        lines += [
+            "Cache hits as a share of the ceiling on the same worker class (for reference): "
+            + ", ".join(shares)
+            + ".",
+            "",
+        ]
     lines += [
+        "## Slow clients",
+        "",
+        f"{args.slow_clients:,} connections each send `GET /probe?target=London,GB HTTP/1.1`, "
+        "`Host: x` and then one header line (`X-a: b`) a second, never finishing the head; "
+        "one the server drops is opened again the next second. Meanwhile, from "
+        f"{args.slow_warmup:.0f} s in, `/-/healthy` and a probe are each requested "
+        f"{args.slow_samples} times, {args.slow_interval} s apart, on fresh connections, each "
+        f"given {args.slow_timeout:.0f} s; the trickling lasts {args.slow_seconds:.0f} s, or "
+        "until the last of those requests answers or times out. Ours runs at the defaults "
+        "(one worker, in-memory cache; the probe is of a cached place); blackbox_exporter's "
+        "probe is its `http` module calling the fake upstream.",
+        "",
+        "| server | trickling connections held | dropped by the server (held, median) "
+        "| `/-/healthy` median / max | answers | probe median / max | answers |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for server, run in report["slow"].items():
+        healthy = slow_cells(run["results"]["/-/healthy"], args.slow_timeout)
+        probe = slow_cells(run["results"]["probe"], args.slow_timeout)
+        dropped = f"{run['drops']:,} ({run['held_before_drop_s']} s)" if run["drops"] else "none"
+        if run["trickler_answers"]:
+            dropped += ", answered " + "; ".join(f"`{a}`" for a in run["trickler_answers"])
+        lines.append(
+            f"| {server} | {run['held_at_first_sample']:,} | {dropped} "
+            f"| {' | '.join(healthy)} | {' | '.join(probe)} |"
+        )
+    lines += [
+        "",
         "## Upstream calls",
         "",
         "A realistic target mix: 50 targets (16 names, 5 `id:`, 5 `zip:`, 2 that do not "
         "exist, 22 `lat,lon`), scraped 20 times each in random order by 8 connections at "
         "once, with the default `cache_ttl` (10 minutes), as two HA Prometheus servers at a "
-        "15 s interval would in 2.5 minutes.",
+        "15 s interval would in 2.5 minutes; ours with gevent workers (the default).",
         "",
         "| exporter | settings | probes answered | upstream calls | per target |",
         "|---|---|---|---|---|",
@@ -509,35 +903,89 @@ def render(report: dict, args) -> str:
         "## Memory",
         "",
         f"{memory['probes']:,} probes over {memory['places']:,} `lat,lon` places (each "
-        f"probed 10 times; the defaults: one worker, `cache.max_entries` 10,000), in "
-        f"{memory['seconds']} s: resident memory of the exporter (master and worker) "
-        f"{memory['rss_start_mb']} MB after start-up, {memory['rss_end_mb']} MB at the end.",
+        f"probed {memory['probes'] // memory['places']} times; the defaults: one gevent "
+        f"worker, `cache.max_entries` 10,000), in {memory['seconds']} s: resident memory of "
+        f"the exporter (master and worker) {memory['rss_start_mb']} MB after start-up, "
+        f"{memory['rss_end_mb']} MB at the end.",
+        "",
+    ]
+    failed, other = report["logged"]["failed probes"], report["logged"]["other"]
+    lines += [
+        "## Logged by the exporter",
+        "",
+        "Over the whole run, in our exporter's own logs: probes that did not succeed "
+        "(`Lodnon,GB` and `Atlantis` are the mix's places that do not exist), "
+        + (", ".join(f"{key} ×{n:,}" for key, n in sorted(failed.items())) or "none")
+        + "; other warnings and errors, "
+        + (", ".join(f"`{key}` ×{n:,}" for key, n in sorted(other.items())) or "none")
+        + ".",
         "",
     ]
     return "\n".join(lines) + "\n"
 
 
+def logged_problems(stack: Stack) -> dict[str, dict[str, int]]:
+    """From our exporter's logs: probes that did not succeed, by outcome and target; and
+    every other warning or error (and traceback), by logger and message."""
+    failed: dict[str, int] = {}
+    other: dict[str, int] = {}
+    for path in sorted(stack.workdir.glob("ours-*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("Traceback"):
+                other["Traceback"] = other.get("Traceback", 0) + 1
+                continue
+            level = re.search(r"\blevel=(warn|error)\b", line)
+            if not level:
+                continue
+            fields = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', line))
+            if fields.get("logger") == "multitarget_exporter.probe" and "outcome" in fields:
+                key = f"{fields['outcome']} `{fields.get('target', '?')}`"
+                failed[key] = failed.get(key, 0) + 1
+            else:
+                key = f"{level[1]} {fields.get('logger', '?')}: {fields.get('msg', line[:120])}"
+                other[key] = other.get(key, 0) + 1
+    return {"failed probes": failed, "other": other}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 round of 3 s, 20,000 probes")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round of 3 s a figure, 20,000 probes for memory"
+    )
     parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     args.rounds, args.seconds = (1, 3) if args.quick else (3, 5)
     args.connections = [16, 64]
     args.memory_probes = 20000 if args.quick else 100000
+    args.slow_clients, args.slow_seconds, args.slow_warmup = 1000, 12.0, 2.0
+    args.slow_samples, args.slow_interval, args.slow_timeout = 10, 0.5, 15.0
     for tool in ("wrk", "prometheus-blackbox-exporter", "redis-server"):
         if not shutil.which(tool):
             raise SystemExit(
                 f"{tool} is missing: apt-get install wrk prometheus-blackbox-exporter redis-server"
             )
+    # 1,000 slow clients and the services' own sockets: as many open files as allowed.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < args.slow_clients + 256:
+        raise SystemExit(f"the open-file limit ({wanted}) is below {args.slow_clients + 256}")
     cores = os.cpu_count() or 1
     stack = Stack(Path(tempfile.mkdtemp(prefix="bench.")))
+    print(f"logs in {stack.workdir}", file=sys.stderr, flush=True)
+    begun = time.monotonic()
     report: dict = {
         "machine": machine(),
+        "cores": cores,
         "throughput": {},
         "calls": {},
         "date": time.strftime("%Y-%m-%d"),
     }
+
+    def progress(text: str) -> None:
+        print(f"[{time.monotonic() - begun:5.0f} s] {text}", file=sys.stderr, flush=True)
+
     try:
         fake = start_fake(stack)
         blackbox = start_blackbox(stack)
@@ -547,26 +995,33 @@ def main() -> int:
         stack.start("redis", redis_command)
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
         time.sleep(0.5)
-        settings = (
-            ("the defaults (1 worker, in-memory cache)", 1, "memory"),
-            (f"{cores} workers (one per core) and the Redis cache", cores, "redis"),
-        )
+        settings = ((DEFAULTS, 1, "memory"), (PER_CORE, cores, "redis"))
         for setting, workers, cache in settings:
-            print(f"throughput, {setting}", file=sys.stderr, flush=True)
+            progress(f"throughput, {setting_label(setting, cores)}")
             report["throughput"][setting] = measure_throughput(
                 stack, fake, blackbox, workers, args, cache, redis_url
             )
-        print("upstream calls", file=sys.stderr, flush=True)
+        progress("slow clients")
+        report["slow"] = measure_slow_clients(stack, fake, blackbox, args)
+        progress("upstream calls")
         report["calls"]["defaults (1 worker), in-memory cache"] = measure_upstream_calls(
             stack, fake, 1, "memory"
         )
         report["calls"][f"{cores} workers, Redis cache"] = measure_upstream_calls(
             stack, fake, cores, "redis", redis_url
         )
-        print("memory", file=sys.stderr, flush=True)
+        progress("memory")
         report["memory"] = measure_memory(stack, fake, args)
     finally:
         stack.stop_all()
+    report["minutes"] = (time.monotonic() - begun) / 60
+    report["logged"] = logged_problems(stack)
+    progress("done")
+    raw = {**report, "throughput": {
+        setting: {f"{name} @{conns}": figures for (name, conns), figures in summary.items()}
+        for setting, summary in report["throughput"].items()
+    }}  # fmt: skip
+    (stack.workdir / "report.json").write_text(json.dumps(raw, indent=2, ensure_ascii=False))
     text = render(report, args)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text, "utf-8")
