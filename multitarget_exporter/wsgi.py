@@ -15,10 +15,11 @@ do the same). Without it a reload reaches only the worker that answers it.
 from __future__ import annotations
 
 import os
+import signal
 
 from multitarget_exporter import logs
 from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.config import ConfigError
+from multitarget_exporter.config import ConfigError, read_config
 from multitarget_exporter.history import DEFAULT_LIMIT, MemoryHistory, SqliteHistory
 from multitarget_exporter.reloading import Coordinator, Generation, Generations
 from multitarget_exporter.served import Served, check_generation
@@ -48,7 +49,9 @@ def create_app(
     limit = int(os.environ.get("MULTITARGET_EXPORTER_HISTORY_LIMIT", str(DEFAULT_LIMIT)))
     state_dir = os.environ.get(STATE_DIR_ENV)
     if not state_dir:
-        return ExporterApp.from_file(config_path, timeout_offset, MemoryHistory(limit))
+        app = ExporterApp.from_file(config_path, timeout_offset, MemoryHistory(limit))
+        app.reload_action = lambda: _restart_workers(config_path)
+        return app
     history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), limit)
     # This runs in each worker, after gunicorn forked it: its master is our parent.
     served, problems = Served.start(
@@ -63,6 +66,17 @@ def create_app(
         raise ConfigError(problems)
     served.follow()
     return served
+
+
+def _restart_workers(config_path: str | None) -> list[str]:
+    """Reload without a shared state directory: check the file here, then ask gunicorn's
+    master (our parent) to restart the workers, which read it. A bad file restarts none."""
+    try:
+        read_config(config_path)
+    except ConfigError as error:
+        return error.problems
+    os.kill(os.getppid(), signal.SIGHUP)
+    return []
 
 
 def generations(state_dir: str) -> Generations:
