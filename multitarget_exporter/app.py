@@ -217,9 +217,9 @@ class ExporterApp:
         """Tell the operator and /metrics that a reload was refused."""
         selfmetrics.record_reload(False)
         for problem in problems:
-            log_config.error(
-                "reload failed, configuration unchanged", extra={"fields": {"problem": problem}}
-            )
+            published = problem.startswith("published")
+            message = "reload failed" if published else "reload failed, configuration unchanged"
+            log_config.error(message, extra={"fields": {"problem": problem}})
 
     # -- WSGI -----------------------------------------------------------------
 
@@ -340,7 +340,9 @@ class ExporterApp:
         problems = self.reload_action()
         if problems:
             self.reload_failed(problems)
-            return _text("reload failed, configuration unchanged: " + "; ".join(problems), 500)
+            published = any(problem.startswith("published") for problem in problems)
+            head = "reload failed: " if published else "reload failed, configuration unchanged: "
+            return _text(head + "; ".join(problems), 500)
         return _text("OK")
 
     def _remember(

@@ -118,6 +118,9 @@ class BatchingStreamHandler(logging.StreamHandler):
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
+        # Not the handler's own lock, which logging takes around every emit: a write
+        # waiting on a slow reader must not hold up the threads that log.
+        self._write_lock = threading.Lock()
         self._reset()
         os.register_at_fork(before=self.flush, after_in_child=self._reset)
 
@@ -164,7 +167,7 @@ class BatchingStreamHandler(logging.StreamHandler):
 
         The writer's own flushes are `offloaded`: a pipe whose reader stalls
         must not stall gevent's loop with it."""
-        with self.lock:  # one writer at a time keeps batches in order
+        with self._write_lock:  # one writer at a time keeps batches in order
             with self._lines_lock:
                 lines, self._lines = self._lines, []
             if not self.stream:

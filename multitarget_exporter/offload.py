@@ -49,3 +49,42 @@ def start_background(target: Callable[[], Any], name: str) -> None:
         import threading
 
         threading.Thread(target=target, name=name, daemon=True).start()
+
+
+class Busy(Exception):
+    """A lane's threads and queue are full: the call was refused, not run."""
+
+
+class Lane:
+    """A few real threads of their own for one kind of long call, with a bounded queue.
+
+    A flood of such calls (bcrypt checks of guessed passwords) then waits for
+    these threads alone, and past `waiting` callers is refused at once, so it
+    cannot take the threads that log and history writes need. Without gevent
+    the call runs in the caller's thread, as `blocking` does.
+    """
+
+    def __init__(self, threads: int, waiting: int) -> None:
+        self._threads = threads
+        self._bound = threads + waiting
+        self._busy = 0
+        self._pool: Any = None
+        self._pid = -1
+
+    def run(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` on this lane; Busy if the lane is full."""
+        if not gevent_patched():
+            return function(*args)
+        import os
+
+        if self._pid != os.getpid():  # a forked child makes its own threads
+            from gevent.threadpool import ThreadPool
+
+            self._pool, self._pid, self._busy = ThreadPool(self._threads), os.getpid(), 0
+        if self._busy >= self._bound:  # one OS thread runs every greenlet: no lock needed
+            raise Busy
+        self._busy += 1
+        try:
+            return self._pool.apply(function, args)
+        finally:
+            self._busy -= 1

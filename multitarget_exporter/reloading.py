@@ -106,6 +106,8 @@ class Generations:
         self.directory = directory
         self._workers = os.path.join(directory, "workers")
         os.makedirs(self._workers, mode=0o700, exist_ok=True)
+        for path in (directory, self._workers):
+            _check_private(path)
         self._current = os.path.join(directory, "current.json")
         self._stamp = os.path.join(directory, "current.stamp")
         self._lock_path = os.path.join(directory, "reload.lock")
@@ -132,30 +134,45 @@ class Generations:
         _replace(self._current, generation.to_json())
         _replace(self._stamp, f"{generation.epoch}:{generation.number}")
 
-    def confirm(self, pid: int, number: int) -> None:
-        """Note that worker `pid` serves generation `number`."""
-        _replace(os.path.join(self._workers, str(pid)), str(number))
+    def confirm(
+        self, pid: int, epoch: int, number: int, failed: int = 0, problem: str = ""
+    ) -> None:
+        """Note that worker `pid` of master `epoch` serves generation `number` (and could
+        not take generation `failed`, for `problem`)."""
+        document = {"epoch": epoch, "number": number, "failed": failed, "problem": problem}
+        _replace(os.path.join(self._workers, str(pid)), json.dumps(document))
 
     def forget(self, pid: int) -> None:
         """A worker is gone: nobody waits for its confirmation."""
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(self._workers, str(pid)))
 
-    def lagging(self, number: int) -> list[int]:
-        """Live workers that do not serve generation `number` yet."""
-        behind = []
+    def workers(self, epoch: int) -> dict[int, tuple[int, int, str]]:
+        """The live workers of master `epoch`: pid -> (generation served, generation it
+        could not take, and why)."""
+        found = {}
         for name in os.listdir(self._workers):
             if not name.isdigit():
                 continue
-            pid = int(name)
             try:
                 with open(os.path.join(self._workers, name), encoding="utf-8") as handle:
-                    served = int(handle.read() or 0)
-            except (OSError, ValueError):
-                served = 0
-            if served < number and _alive(pid):
-                behind.append(pid)
-        return behind
+                    document = json.loads(handle.read())
+                state = (
+                    int(document["number"]),
+                    int(document["failed"]),
+                    str(document["problem"]),
+                )
+                if int(document["epoch"]) != epoch:
+                    continue  # a worker of an earlier run, whose pid may have been reused
+            except (OSError, ValueError, KeyError, TypeError):
+                state = (0, 0, "")
+            if _alive(int(name)):
+                found[int(name)] = state
+        return found
+
+    def lagging(self, epoch: int, number: int) -> list[int]:
+        """Live workers of master `epoch` that do not serve generation `number` yet."""
+        return [pid for pid, (served, _, _) in self.workers(epoch).items() if served < number]
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -187,6 +204,15 @@ def _replace(path: str, text: str) -> None:
     os.replace(temporary, path)
 
 
+def _check_private(path: str) -> None:
+    """Refuse a directory that others could write: its generations are what workers serve."""
+    status = os.stat(path)
+    if status.st_uid != os.geteuid() or status.st_mode & 0o022:
+        raise ConfigError(
+            [f"{path}: must belong to this user and not be writable by others (chmod 700)"]
+        )
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -210,13 +236,14 @@ class Coordinator:
         epoch: int,
         config_path: str | None,
         web_config_path: str | None = None,
+        validate: Apply | None = None,
     ) -> None:
         self.generations = generations
         self.epoch = epoch
         self.config_path = config_path
         self.web_config_path = web_config_path
-        # What is wrong with a generation, before it is published (set by what serves it).
-        self.validate: Apply = lambda generation: []
+        # What is wrong with a generation, before it is published.
+        self.validate: Apply = validate or (lambda generation: [])
 
     def publish_files(self) -> tuple[Generation | None, list[str]]:
         """Read and validate the files; publish them as the next generation if good.
@@ -236,6 +263,14 @@ class Coordinator:
         self.generations.publish(generation)
         return generation, []
 
+    def publish_locked(self) -> tuple[Generation | None, list[str]]:
+        """`publish_files` under the reload lock; every error is a problem, not a raise."""
+        try:
+            with self.generations.locked():
+                return self.publish_files()
+        except (OSError, TimeoutError) as error:
+            return None, [str(error)]
+
     def reload(self) -> list[str]:
         """Publish the files and wait until every live worker serves them; the problems."""
         try:
@@ -244,18 +279,26 @@ class Coordinator:
                 if generation is None:
                     return problems
                 return self._wait_for_workers(generation.number)
-        except TimeoutError as error:
+        except (OSError, TimeoutError) as error:
             return [str(error)]
 
     def _wait_for_workers(self, number: int) -> list[str]:
         deadline = time.monotonic() + CONFIRM_SECONDS
         while True:
-            behind = self.generations.lagging(number)
+            workers = self.generations.workers(self.epoch)
+            failed = {pid: why for pid, (_, which, why) in workers.items() if which == number}
+            behind = [pid for pid, (served, _, _) in workers.items() if served < number]
+            if failed:
+                pid, problem = sorted(failed.items())[0]
+                return [f"published, but worker {pid} could not take it: {problem}"]
             if not behind:
                 return []
             if time.monotonic() > deadline:
                 pids = ", ".join(str(pid) for pid in sorted(behind))
-                return [f"workers {pids} did not take the new configuration in time"]
+                return [
+                    f"published, but workers {pids} did not take it within "
+                    f"{CONFIRM_SECONDS:g}s; the others serve it"
+                ]
             time.sleep(POLL_SECONDS / 2)
 
 
@@ -272,21 +315,34 @@ class Follower:
 
     def start(self) -> None:
         """Catch up with the latest generation now, then follow in the background."""
+        # Seen by reloads from now on, so none can answer before this worker catches up.
+        self.generations.confirm(os.getpid(), self.epoch, self.served)
         self._stamp = self.generations.stamp()  # before catching up: no publication missed
         self.catch_up()
         offload.start_background(self._follow, "config-follower")
 
     def catch_up(self) -> None:
+        """Apply the current generation if it is newer than what this worker serves."""
         generation = self.generations.current(self.epoch)
-        if generation is not None and generation.number > self.served:
+        if generation is None or generation.number <= self.served:
+            return
+        try:
             problems = self._apply(generation)
-            for problem in problems:  # validated once already: only the environment differs
-                log.error(
-                    "could not apply the new configuration",
-                    extra={"fields": {"generation": generation.number, "problem": problem}},
-                )
-            self.served = generation.number
-        self.generations.confirm(os.getpid(), self.served)
+        except Exception as error:  # validated once already: only the environment differs
+            log.exception("could not apply the new configuration")
+            problems = [f"{type(error).__name__}: {error}"]
+        for problem in problems:
+            log.error(
+                "could not apply the new configuration; the previous one stays",
+                extra={"fields": {"generation": generation.number, "problem": problem}},
+            )
+        if problems:
+            self.generations.confirm(
+                os.getpid(), self.epoch, self.served, generation.number, problems[0]
+            )
+            return
+        self.served = generation.number
+        self.generations.confirm(os.getpid(), self.epoch, self.served)
 
     def _follow(self) -> None:
         while os.getpid() == self._pid:

@@ -9,18 +9,20 @@ users, headers and rate limit, and the TLS certificate, all in place.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from multitarget_exporter import offload, serving
 from multitarget_exporter.app import ExporterApp
 from multitarget_exporter.config import Config, ConfigError, config_from_text
 from multitarget_exporter.history import ProbeHistory
-from multitarget_exporter.reloading import Coordinator, Generation
+from multitarget_exporter.reloading import Coordinator, Follower, Generation, Generations
 from multitarget_exporter.webconfig import (
+    TLSServing,
     WebConfig,
     WebGuard,
-    gunicorn_tls_options,
-    refresh_tls,
+    tls_context,
     web_config_from_text,
 )
 
@@ -51,6 +53,27 @@ def parse_generation(generation: Generation, state_dir: str) -> tuple[Config, We
     return config, web
 
 
+def check_generation(
+    generation: Generation, state_dir: str, tls_on: bool | None = None
+) -> tuple[Config, WebConfig | None, ssl.SSLContext | None]:
+    """Everything a generation stands for, built and ready to put in force: its
+    configuration, its web configuration and, with TLS, a loaded context (so a certificate
+    and key that do not match are refused here). ConfigError naming every problem.
+
+    `tls_on`: whether the running server serves TLS (None: not started yet)."""
+    config, web = parse_generation(generation, state_dir)
+    tls = web.tls if web is not None else None
+    if tls_on is not None and (tls is not None) != tls_on:
+        raise ConfigError(["web config: turning TLS on or off takes a restart"])
+    if tls is None:
+        return config, web, None
+    try:
+        context = offload.blocking(tls_context, tls)
+    except (OSError, ValueError) as error:
+        raise ConfigError([f"web config: tls_server_config: {error}"]) from None
+    return config, web, context
+
+
 class Served:
     """The WSGI callable a server runs, and the configuration generation it serves."""
 
@@ -64,70 +87,83 @@ class Served:
     ) -> None:
         self.app = app
         self.guard = WebGuard(app, web) if web else None
-        self.tls = web.tls if web else None
+        self.tls = TLSServing(web.tls, serving.KEEPALIVE_SECONDS) if web and web.tls else None
         self.coordinator = coordinator
         self.state_dir = state_dir
         self.generation = generation
-        coordinator.validate = self.check
         app.reload_action = coordinator.reload
 
     @classmethod
     def start(
         cls,
-        coordinator: Coordinator,
+        generations: Generations,
+        epoch: int,
+        paths: tuple[str | None, str | None],
         state_dir: str,
         timeout_offset: float,
         history: ProbeHistory,
     ) -> tuple[Served | None, list[str]]:
         """Begin from the latest generation, publishing the files as the first if there is
         none; the problems if they cannot serve."""
-        with coordinator.generations.locked():
-            generation = coordinator.generations.current(coordinator.epoch)
+        served: list[Served] = []
+
+        def validate(generation: Generation) -> list[str]:
+            tls_on = served[0].tls is not None if served else None
+            try:
+                check_generation(generation, state_dir, tls_on)
+            except ConfigError as error:
+                return error.problems
+            return []
+
+        coordinator = Coordinator(generations, epoch, paths[0], paths[1], validate)
+        generation = generations.current(epoch)
+        if generation is None:
+            generation, problems = coordinator.publish_locked()
             if generation is None:
-                generation, problems = coordinator.publish_files()
-                if generation is None:
-                    return None, problems
+                return None, problems
         try:
             config, web = parse_generation(generation, state_dir)
         except ConfigError as error:
             return None, error.problems
         app = ExporterApp(config, timeout_offset, generation.config_path, history)
-        return cls(app, web, coordinator, state_dir, generation.number), []
+        served.append(cls(app, web, coordinator, state_dir, generation.number))
+        return served[0], []
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return (self.guard or self.app)(environ, start_response)
 
     def tls_options(self) -> dict[str, Any]:
         """gunicorn's settings for the TLS this serves with."""
-        return gunicorn_tls_options(self.tls)
+        return self.tls.gunicorn_options() if self.tls else {}
 
-    def check(self, generation: Generation) -> list[str]:
-        """What stops `generation` from going into force here (nothing: [])."""
-        try:
-            _, web = parse_generation(generation, self.state_dir)
-        except ConfigError as error:
-            return error.problems
-        if (web is not None and web.tls is not None) != (self.tls is not None):
-            return ["web config: turning TLS on or off takes a restart"]
-        return []
+    def follow(self) -> None:
+        """In a worker, before it serves: catch up with the latest generation, then follow."""
+        coordinator = self.coordinator
+        Follower(coordinator.generations, coordinator.epoch, self.apply, self.generation).start()
 
     def apply(self, generation: Generation) -> list[str]:
-        """Put `generation` in force in this process; the problems if it cannot be."""
-        problems = self.check(generation)
-        if problems:
-            return problems
-        config, web = parse_generation(generation, self.state_dir)
+        """Put `generation` in force in this process, whole, or not at all (the problems)."""
+        try:
+            config, web, context = check_generation(
+                generation, self.state_dir, self.tls is not None
+            )
+        except ConfigError as error:
+            return error.problems
+        # Everything is built: from here on nothing can fail halfway.
         self.app.install(config)
         if web is not None and self.guard is None:
             self.guard = WebGuard(self.app, web)
         elif web is not None and self.guard is not None:
             self.guard.update(web)
-        if web is not None and web.tls is not None:
-            refresh_tls(web.tls)
-            self.tls = web.tls
+        if self.tls is not None and web is not None and web.tls is not None and context:
+            self.tls.install(web.tls, context)
         self.generation = generation.number
         return []
 
-    def record_failed_reload(self, problems: list[str]) -> None:
-        """A reload the master was asked for (SIGHUP) and refused."""
-        self.app.reload_failed(problems)
+    def reload_in_place(self) -> None:
+        """SIGHUP to the master: publish the files as the next generation; workers follow."""
+        generation, problems = self.coordinator.publish_locked()
+        if problems:
+            self.app.reload_failed(problems)
+        elif generation is not None:
+            log.info("reload published", extra={"fields": {"generation": generation.number}})

@@ -22,8 +22,9 @@ from gunicorn.arbiter import Arbiter
 from prometheus_client import multiprocess
 
 from multitarget_exporter import __version__, logs, serving
+from multitarget_exporter.config import ConfigError
 from multitarget_exporter.history import SqliteHistory
-from multitarget_exporter.reloading import Coordinator, Follower, Generation, Generations
+from multitarget_exporter.reloading import Generations
 from multitarget_exporter.served import Served
 
 log = logging.getLogger("multitarget_exporter")
@@ -40,13 +41,9 @@ class _Arbiter(Arbiter):
 class EmbeddedGunicorn(BaseApplication):
     """gunicorn serving one already-built app, configured from our flags only."""
 
-    def __init__(
-        self, served: Served, options: dict[str, Any], coordinator: Coordinator, first: int
-    ) -> None:
+    def __init__(self, served: Served, options: dict[str, Any]) -> None:
         self._served = served
         self._options = options
-        self._coordinator = coordinator
-        self._first = first
         super().__init__()
 
     def load_config(self) -> None:
@@ -64,31 +61,19 @@ class EmbeddedGunicorn(BaseApplication):
 
     def reload_in_place(self) -> None:
         """SIGHUP: publish the files as the next generation; the workers follow."""
-        coordinator = self._coordinator
         try:
-            with coordinator.generations.locked():
-                generation, problems = coordinator.publish_files()
-        except TimeoutError as error:
-            problems = [str(error)]
-        if problems:
-            self._served.record_failed_reload(problems)
-        elif generation is not None:
-            log.info("reload published", extra={"fields": {"generation": generation.number}})
+            self._served.reload_in_place()
+        except Exception:  # the master must outlive any reload
+            log.exception("reload failed")
 
     def _post_worker_init(self, worker: Any) -> None:
         """In each new worker, before it serves: catch up with the latest generation."""
-        served = self._served
-
-        def apply(generation: Generation) -> list[str]:
-            return served.apply(generation)
-
-        follower = Follower(self._coordinator.generations, os.getppid(), apply, self._first)
-        follower.start()
+        self._served.follow()
 
     def _child_exit(self, server: Any, worker: Any) -> None:
         # A dead worker's live gauges must leave /metrics; its counters stay in the totals.
         multiprocess.mark_process_dead(worker.pid)
-        self._coordinator.generations.forget(worker.pid)
+        self._served.coordinator.generations.forget(worker.pid)
 
 
 def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,14 +90,23 @@ def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
 def serve(args: argparse.Namespace, state_dir: str) -> list[str]:
     """Serve until told to stop; the configuration's problems if it cannot start."""
     history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), args.history_limit)
-    generations = Generations(os.path.join(state_dir, "config"))
-    coordinator = Coordinator(generations, os.getpid(), args.config_file, args.web_config_file)
-    served, problems = Served.start(coordinator, state_dir, args.timeout_offset, history)
+    try:
+        generations = Generations(os.path.join(state_dir, "config"))
+    except ConfigError as error:
+        return error.problems
+    served, problems = Served.start(
+        generations,
+        os.getpid(),
+        (args.config_file, args.web_config_file),
+        state_dir,
+        args.timeout_offset,
+        history,
+    )
     if served is None:
         return problems
     options = gunicorn_options(args)
     options.update(served.tls_options())
-    server = EmbeddedGunicorn(served, options, coordinator, served.generation)
+    server = EmbeddedGunicorn(served, options)
     fields: dict[str, Any] = {
         "version": __version__,
         "listen": args.listen_address,

@@ -89,14 +89,19 @@ def raise_open_file_limit(worker_connections: int) -> int:
     need, up to the hard limit; the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = worker_connections * _FILES_PER_CONNECTION + _SPARE_FILES
-    if hard != resource.RLIM_INFINITY:
-        wanted = min(wanted, hard)
+    log = logging.getLogger("multitarget_exporter")
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        log.warning(
+            "the open-file limit caps the connections a worker can hold",
+            extra={"fields": {"hard_limit": hard, "wanted": wanted}},
+        )
+        wanted = hard
     if wanted > soft:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
             soft = wanted
         except (ValueError, OSError):
-            logging.getLogger("multitarget_exporter").warning(
+            log.warning(
                 "could not raise the open-file limit",
                 extra={"fields": {"soft": soft, "wanted": wanted}},
             )

@@ -69,6 +69,8 @@ CLIENT_AUTH = {
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
 REALM = "multitarget_exporter"
+# Password checks in flight at once, and waiting, per process; more are refused with 429.
+_BCRYPT = offload.Lane(threads=2, waiting=64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +108,20 @@ def _mapping(value: Any, where: str, known: frozenset[str], problems: list[str])
 
 
 def _inline_pem(text: Any, name: str, state_dir: str, where: str, problems: list[str]) -> str:
-    """Inline PEM written to a private file, since gunicorn reads certificates from files."""
+    """Inline PEM written to a private file, since certificates load from files. Named by
+    its content, and never rewritten: reading a file that is refused later, or that
+    another worker reads at the same time, changes no file in use."""
     if not isinstance(text, str) or "-----BEGIN" not in text:
         problems.append(f"{where}: must be PEM text")
         return ""
-    path = os.path.join(state_dir, name)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = os.path.join(state_dir, f"{name}-{digest}.pem")
+    if not os.path.exists(path):
+        temporary = f"{path}.{os.getpid()}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
     return path
 
 
@@ -148,13 +156,13 @@ def _tls(raw: Any, state_dir: str, problems: list[str]) -> TLSSettings | None:
             return _readable(tls[file_key], f"{where}.{file_key}", problems)
         return ""
 
-    cert_file = pem_or_file("cert", "cert_file", "tls-cert.pem")
-    key_file = pem_or_file("key", "key_file", "tls-key.pem")
+    cert_file = pem_or_file("cert", "cert_file", "tls-cert")
+    key_file = pem_or_file("key", "key_file", "tls-key")
     if not cert_file or not key_file:
         problems.append(
             f"{where}: needs a certificate (cert_file or cert) and a key (key_file or key)"
         )
-    client_ca = pem_or_file("client_ca", "client_ca_file", "tls-client-ca.pem") or None
+    client_ca = pem_or_file("client_ca", "client_ca_file", "tls-client-ca") or None
     auth_type = tls.get("client_auth_type", "NoClientCert")
     if auth_type not in CLIENT_AUTH:
         problems.append(
@@ -262,43 +270,63 @@ def web_config_from_text(text: bytes, path: str, state_dir: str) -> WebConfig:
     return config
 
 
-def gunicorn_tls_options(tls: TLSSettings | None) -> dict[str, Any]:
-    """gunicorn settings that serve HTTPS as `tls` asks."""
-    if tls is None:
-        return {}
-
-    def ssl_context(config: Any, default_ssl_context_factory: Any) -> ssl.SSLContext:
-        context = default_ssl_context_factory()
-        context.minimum_version = tls.min_version
-        context.maximum_version = tls.max_version
-        _contexts.append(context)
-        return context
-
-    options: dict[str, Any] = {
-        "certfile": tls.cert_file,
-        "keyfile": tls.key_file,
-        "cert_reqs": tls.cert_reqs,
-        "ssl_context": ssl_context,
-    }
-    if tls.client_ca_file:
-        options["ca_certs"] = tls.client_ca_file
-    return options
+def tls_context(tls: TLSSettings) -> ssl.SSLContext:
+    """A server context for `tls`; OSError (ssl.SSLError among them) if its files do not
+    load, a certificate and key that do not match included."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.client_ca_file)
+    context.load_cert_chain(tls.cert_file, tls.key_file)
+    context.verify_mode = ssl.VerifyMode(tls.cert_reqs)
+    context.minimum_version = tls.min_version
+    context.maximum_version = tls.max_version
+    return context
 
 
-# The TLS contexts this process serves with, so a reload can renew them in place.
-_contexts: list[ssl.SSLContext] = []
+class TLSServing:
+    """The TLS context this process serves with, swapped whole by a reload.
 
+    gunicorn takes this in place of a context (its `ssl_context` hook): gevent's
+    server and gthread's connections call `wrap_socket` here for each new
+    connection, so they always get the current context. Under gevent the TLS
+    handshake is bounded too, as a request head is (`serving.KEEPALIVE_SECONDS`):
+    a client that stalls it loses the connection, quietly.
+    """
 
-def refresh_tls(tls: TLSSettings) -> None:
-    """Load `tls` into the contexts this process serves with: new connections get the
-    new certificate (a rotation), versions and client verification."""
-    for context in _contexts:
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+    def __init__(self, tls: TLSSettings, handshake_seconds: float) -> None:
+        self.settings = tls
+        self._context = tls_context(tls)
+        self._handshake_seconds = handshake_seconds
+
+    def install(self, tls: TLSSettings, context: ssl.SSLContext) -> None:
+        self.settings, self._context = tls, context
+
+    def wrap_socket(self, sock: Any, server_side: bool = True, **options: Any) -> Any:
+        context = self._context
+        if not offload.gevent_patched():
+            return context.wrap_socket(sock, server_side=server_side, **options)
+        import gevent
+
+        options["do_handshake_on_connect"] = False
+        wrapped = context.wrap_socket(sock, server_side=server_side, **options)
+        try:
+            with gevent.Timeout(self._handshake_seconds):
+                wrapped.do_handshake()
+        except (gevent.Timeout, OSError):
+            wrapped.close()
+            raise gevent.GreenletExit from None  # ends the connection's greenlet, quietly
+        return wrapped
+
+    def gunicorn_options(self) -> dict[str, Any]:
+        """gunicorn settings that serve HTTPS through this."""
+        tls = self.settings
+        options: dict[str, Any] = {
+            "certfile": tls.cert_file,
+            "keyfile": tls.key_file,
+            "cert_reqs": tls.cert_reqs,
+            "ssl_context": lambda config, default_factory: self,
+        }
         if tls.client_ca_file:
-            context.load_verify_locations(cafile=tls.client_ca_file)
-        context.verify_mode = ssl.VerifyMode(tls.cert_reqs)
-        context.minimum_version = tls.min_version
-        context.maximum_version = tls.max_version
+            options["ca_certs"] = tls.client_ca_file
+        return options
 
 
 class _TokenBucket:
@@ -332,16 +360,26 @@ class WebGuard:
         self.update(config)
 
     def update(self, config: WebConfig) -> None:
-        """Put a new web configuration in force (a reload); TLS is `refresh_tls`'s job."""
-        self.config = config
-        self.bucket = (
-            _TokenBucket(config.rate_interval_seconds, config.rate_burst)
-            if config.rate_interval_seconds > 0
-            else None
+        """Put a new web configuration in force (a reload); TLS is `TLSServing`'s job.
+
+        What did not change is kept: the rate limit's bucket (a reload must not
+        refill it) and the credentials verified so far."""
+        old: WebConfig | None = getattr(self, "config", None)
+        same_rate = old is not None and (old.rate_interval_seconds, old.rate_burst) == (
+            config.rate_interval_seconds,
+            config.rate_burst,
         )
-        # Verified credentials, remembered as a keyed digest (never the password) so
-        # bcrypt's deliberate cost is paid once per user and password, as the toolkit does.
-        self._verified: set[bytes] = set()
+        if not same_rate:
+            self.bucket = (
+                _TokenBucket(config.rate_interval_seconds, config.rate_burst)
+                if config.rate_interval_seconds > 0
+                else None
+            )
+        if old is None or old.users != config.users:
+            # Verified credentials, remembered as a keyed digest (never the password) so
+            # bcrypt's deliberate cost is paid once per user and password, as the toolkit does.
+            self._verified: set[bytes] = set()
+        self.config = config
 
     def _authorized(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
@@ -360,8 +398,9 @@ class WebGuard:
         if key in self._verified:  # keyed digests: lookup timing reveals nothing usable
             return True
         hashed = self.config.users.get(user)
-        # bcrypt's cost is deliberate (tens to hundreds of milliseconds): off the loop.
-        ok = offload.blocking(bcrypt.checkpw, password.encode(), hashed or self._decoy)
+        # bcrypt's cost is deliberate (tens to hundreds of milliseconds): off the loop, on
+        # threads of its own (Busy when a flood of guesses fills them).
+        ok = _BCRYPT.run(bcrypt.checkpw, password.encode(), hashed or self._decoy)
         if ok and hashed:
             self._verified.add(key)
             return True
@@ -375,7 +414,13 @@ class WebGuard:
 
         if self.bucket is not None and not self.bucket.take():
             return _refuse(with_headers, "429 Too Many Requests", [])
-        if self.config.users and not self._authorized(environ.get("HTTP_AUTHORIZATION", "")):
+        try:
+            authorized = not self.config.users or self._authorized(
+                environ.get("HTTP_AUTHORIZATION", "")
+            )
+        except offload.Busy:
+            return _refuse(with_headers, "429 Too Many Requests", [("Retry-After", "1")])
+        if not authorized:
             challenge = [("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
             return _refuse(with_headers, "401 Unauthorized", challenge)
         return self.app(environ, with_headers)

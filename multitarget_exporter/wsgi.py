@@ -15,13 +15,14 @@ do the same). Without it a reload reaches only the worker that answers it.
 from __future__ import annotations
 
 import os
+import signal
 
 from multitarget_exporter import logs
 from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.config import ConfigError
+from multitarget_exporter.config import ConfigError, read_config
 from multitarget_exporter.history import DEFAULT_LIMIT, MemoryHistory, SqliteHistory
-from multitarget_exporter.reloading import Coordinator, Follower, Generation, Generations
-from multitarget_exporter.served import Served, parse_generation
+from multitarget_exporter.reloading import Coordinator, Generation, Generations
+from multitarget_exporter.served import Served, check_generation
 
 CONFIG_ENV = "MULTITARGET_EXPORTER_CONFIG"
 # A directory the workers share (like PROMETHEUS_MULTIPROC_DIR): probe history lives there.
@@ -48,15 +49,34 @@ def create_app(
     limit = int(os.environ.get("MULTITARGET_EXPORTER_HISTORY_LIMIT", str(DEFAULT_LIMIT)))
     state_dir = os.environ.get(STATE_DIR_ENV)
     if not state_dir:
-        return ExporterApp.from_file(config_path, timeout_offset, MemoryHistory(limit))
+        app = ExporterApp.from_file(config_path, timeout_offset, MemoryHistory(limit))
+        app.reload_action = lambda: _restart_workers(config_path)
+        return app
     history = SqliteHistory(os.path.join(state_dir, "history.sqlite"), limit)
     # This runs in each worker, after gunicorn forked it: its master is our parent.
-    coordinator = Coordinator(generations(state_dir), os.getppid(), config_path)
-    served, problems = Served.start(coordinator, state_dir, timeout_offset, history)
+    served, problems = Served.start(
+        generations(state_dir),
+        os.getppid(),
+        (config_path, None),
+        state_dir,
+        timeout_offset,
+        history,
+    )
     if served is None:
         raise ConfigError(problems)
-    Follower(coordinator.generations, coordinator.epoch, served.apply, served.generation).start()
+    served.follow()
     return served
+
+
+def _restart_workers(config_path: str | None) -> list[str]:
+    """Reload without a shared state directory: check the file here, then ask gunicorn's
+    master (our parent) to restart the workers, which read it. A bad file restarts none."""
+    try:
+        read_config(config_path)
+    except ConfigError as error:
+        return error.problems
+    os.kill(os.getppid(), signal.SIGHUP)
+    return []
 
 
 def generations(state_dir: str) -> Generations:
@@ -67,17 +87,20 @@ def generations(state_dir: str) -> Generations:
 def publish_on_sighup(state_dir: str) -> None:
     """For gunicorn's `on_reload` hook (in the master, before new workers start): the file
     as it is now becomes the generation they start from, if it is valid."""
-    coordinator = Coordinator(generations(state_dir), os.getpid(), os.environ.get(CONFIG_ENV))
-    coordinator.validate = lambda generation: _problems(generation, state_dir)
-    with coordinator.generations.locked():
-        _, problems = coordinator.publish_files()
+
+    def validate(generation: Generation) -> list[str]:
+        try:
+            check_generation(generation, state_dir)
+        except ConfigError as error:
+            return error.problems
+        return []
+
+    try:
+        coordinator = Coordinator(
+            generations(state_dir), os.getpid(), os.environ.get(CONFIG_ENV), None, validate
+        )
+        _, problems = coordinator.publish_locked()
+    except Exception as error:  # the master must outlive any reload
+        problems = [f"{type(error).__name__}: {error}"]
     if problems:
         ExporterApp.reload_failed(problems)
-
-
-def _problems(generation: Generation, state_dir: str) -> list[str]:
-    try:
-        parse_generation(generation, state_dir)
-    except ConfigError as error:
-        return error.problems
-    return []

@@ -198,14 +198,16 @@ def test_a_pipelining_client_takes_turns_with_the_others(exporter):
     busy = socket.create_connection(host_port(exporter), timeout=30)
 
     def read_answers() -> None:
+        """Count answers as they arrive, keeping up (a token may straddle two reads)."""
         nonlocal answered
-        data = b""
+        token, tail = b"HTTP/1.1 200", b""
         while answered < count:
             chunk = busy.recv(1 << 16)
             if not chunk:
                 return
-            data += chunk
-            answered = data.count(b"HTTP/1.1 200")
+            window = tail + chunk
+            answered += window.count(token)
+            tail = window[-(len(token) - 1) :]
 
     reader = threading.Thread(target=read_answers, daemon=True)
     reader.start()
@@ -220,8 +222,8 @@ def test_a_pipelining_client_takes_turns_with_the_others(exporter):
         busy.close()
     assert response.status_code == 200
     assert answered == count
-    # Served while the busy connection still had most of its requests waiting.
-    assert answered_then < count * 0.8, (answered_then, elapsed)
+    # Served at once, while the busy connection still had most of its requests waiting.
+    assert elapsed < QUICK and answered_then < count * 0.8, (answered_then, elapsed)
 
 
 def test_the_open_file_limit_is_raised_for_the_connections(exporter_factory, fake_upstream):
