@@ -780,8 +780,8 @@ def render(report: dict, args) -> str:
         "# Benchmarks",
         "",
         f"Written by `.venv/bin/python {command}` on {report['date']} (the whole run took "
-        f"{report['minutes']:.0f} minutes); rerun it to refresh this file (see README, "
-        "Benchmarks).",
+        f"{report['minutes']:.0f} minutes); rerun it to refresh this file (see "
+        "docs/design.md, Benchmarks).",
         "",
         "## Machine",
         "",
@@ -795,8 +795,8 @@ def render(report: dict, args) -> str:
         "- ours: the CLI's embedded gunicorn, measured with gevent workers (the default: "
         f"{WORKER_CONNECTIONS:,} connections a worker, a request head bounded by the "
         f"{KEEPALIVE_SECONDS} s keepalive, one yield after every request) and with gthread "
-        f"workers (`--worker-class gthread --threads {GTHREAD_THREADS}`, what it served with "
-        "before); log level `info` (one line per probe), the defaults for everything else; "
+        f"workers (`--worker-class gthread --threads {GTHREAD_THREADS}`, a thread pool); "
+        "log level `info` (one line per probe), the defaults for everything else; "
         "the cache-miss module has `cache_ttl: 0`, so every probe calls the upstream",
         "- blackbox_exporter: an `http` module fetching the same fake upstream URL (the "
         "OpenWeatherMap current-weather call) that our cache-miss probes fetch",
