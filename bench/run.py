@@ -96,7 +96,7 @@ def start_fake(stack: Stack) -> str:
     command = [
         sys.executable,
         "-m",
-        "multitarget_exporter.fake_upstream",
+        "fake_upstream",
         "--port",
         str(port),
         "--api-key",

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from multitarget_exporter.config import ModuleConfig, RateLimit
+from multitarget_exporter.config import ModuleConfig
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.targets import Location
-from multitarget_exporter.upstream import Deadline
 
 # An unknown place stays unknown: remember that briefly, so a typo in a
 # Prometheus target list does not cost a call every scrape. A reading that
@@ -163,25 +164,3 @@ class MemoryCache:
                 self._flights.pop(key, None)
             flight.result = result
             flight.done.set()
-
-
-class TokenBucket:
-    """A module's budget of upstream calls: `calls` per period, refilled smoothly."""
-
-    def __init__(self, rate: RateLimit) -> None:
-        self.rate = rate
-        self._tokens = float(rate.calls)
-        self._updated = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self, count: int = 1) -> bool:
-        count = min(count, self.rate.calls)  # a fetch dearer than the budget still runs, alone
-        with self._lock:
-            now = time.monotonic()
-            refill = (now - self._updated) * self.rate.calls / self.rate.period_seconds
-            self._tokens = min(float(self.rate.calls), self._tokens + refill)
-            self._updated = now
-            if self._tokens >= count:
-                self._tokens -= count
-                return True
-            return False

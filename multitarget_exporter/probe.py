@@ -10,11 +10,11 @@ from dataclasses import replace
 from multitarget_exporter import selfmetrics
 from multitarget_exporter.cache import Bucket, ReadingCache, cache_key, ttl_for
 from multitarget_exporter.config import ModuleConfig
+from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import Provider
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.targets import Location
-from multitarget_exporter.upstream import Deadline
 
 log = logging.getLogger(__name__)
 

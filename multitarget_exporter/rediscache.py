@@ -23,10 +23,10 @@ from typing import Any
 import redis
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import MemoryCache, Outcome, TokenBucket
-from multitarget_exporter.config import RateLimit
+from multitarget_exporter.cache import MemoryCache, Outcome
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import Condition, Failure, FailureReason, ProbeResult, Reading
-from multitarget_exporter.upstream import Deadline
 
 log = logging.getLogger("multitarget_exporter")
 

@@ -35,6 +35,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from multitarget_exporter import __version__, offload, selfmetrics
+from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.reading import Failure, FailureReason
 from multitarget_exporter.redact import redact
@@ -42,18 +43,6 @@ from multitarget_exporter.redact import redact
 MAX_BODY_BYTES = 1 << 20
 _READ_SIZE = 64 * 1024
 USER_AGENT = f"multitarget_exporter/{__version__}"
-
-
-class Deadline:
-    """A point in monotonic time by which the whole probe must be done."""
-
-    __slots__ = ("at",)
-
-    def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,6 @@ import hmac
 import os
 import secrets
 import ssl
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import bcrypt
 
 from multitarget_exporter import offload
-from multitarget_exporter.config import ConfigError, parse_duration, parse_yaml, read_file
+from multitarget_exporter.config import ConfigError, parse_yaml, read_file
+from multitarget_exporter.ratelimit import RateLimit, TokenBucket
+from multitarget_exporter.validate import Fields, parse_duration
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -94,15 +94,8 @@ class WebConfig:
     rate_burst: int = 0
 
 
-def _mapping(value: Any, where: str, known: frozenset[str], problems: list[str]) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.append(f"{where}: must be a mapping")
-        return {}
-    for key in sorted(set(value) - known, key=str):
-        problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    return value
+def _mapping(value: Any, where: str, known: frozenset[str], problems: list[str]) -> Mapping:
+    return Fields.mapping(value, where, known, problems).raw
 
 
 def _inline_pem(text: Any, name: str, state_dir: str, where: str, problems: list[str]) -> str:
@@ -301,26 +294,6 @@ def refresh_tls(tls: TLSSettings) -> None:
         context.maximum_version = tls.max_version
 
 
-class _TokenBucket:
-    """exporter-toolkit's limiter: one token per `interval`, at most `burst` saved up."""
-
-    def __init__(self, interval: float, burst: int) -> None:
-        self.interval, self.burst = interval, burst
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) / self.interval)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
-
-
 class WebGuard:
     """Rate limit, basic auth and extra headers around the WSGI app."""
 
@@ -334,8 +307,11 @@ class WebGuard:
     def update(self, config: WebConfig) -> None:
         """Put a new web configuration in force (a reload); TLS is `refresh_tls`'s job."""
         self.config = config
+        # exporter-toolkit's limiter: one request per `interval`, `burst` saved up at most.
         self.bucket = (
-            _TokenBucket(config.rate_interval_seconds, config.rate_burst)
+            TokenBucket(
+                RateLimit(config.rate_burst, config.rate_interval_seconds * config.rate_burst)
+            )
             if config.rate_interval_seconds > 0
             else None
         )

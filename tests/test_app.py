@@ -6,7 +6,7 @@ import pytest
 import yaml
 from werkzeug.test import Client
 
-from multitarget_exporter import fake_upstream
+import fake_upstream
 from multitarget_exporter.app import ExporterApp
 from multitarget_exporter.config import parse_config
 from multitarget_exporter.probe import probe_timeout

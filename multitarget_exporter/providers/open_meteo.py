@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multitarget_exporter import upstream
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.kinds import OPEN_METEO, ProviderKind
 from multitarget_exporter.providers import wmo
 from multitarget_exporter.providers.answers import (
     error_detail,
@@ -282,14 +284,12 @@ class _Places:
 class OpenMeteo:
     """Current conditions from Open-Meteo: one forecast call per probe, geocoding once a day."""
 
-    name: ClassVar[str] = "open_meteo"
-    default_base_url: ClassVar[str] = "https://api.open-meteo.com"
-    default_geocoding_url: ClassVar[str] = "https://geocoding-api.open-meteo.com"
-    offers_air_quality: ClassVar[bool] = False
+    kind: ClassVar[ProviderKind] = OPEN_METEO
+    name: ClassVar[str] = OPEN_METEO.name
 
     def __init__(self, module: ModuleConfig) -> None:
         self._forecast_url = f"{module.base_url}/v1/forecast"
-        geocoding = module.geocoding_url or self.default_geocoding_url
+        geocoding = module.geocoding_url or self.kind.default_geocoding_url
         self._search_url = f"{geocoding}/v1/search"
         self._language = module.language
         # A key is only for Open-Meteo's commercial API (customer-api.open-meteo.com).
@@ -307,7 +307,7 @@ class OpenMeteo:
             )
         return None
 
-    def fetch(self, location: Location, deadline: upstream.Deadline, log: ProbeLog) -> ProbeResult:
+    def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
         place = None
         if isinstance(location, Coordinates):
             latitude, longitude = location.latitude, location.longitude
@@ -328,7 +328,7 @@ class OpenMeteo:
         return parse_forecast(document, exchange.status_code, place)
 
     def _geocode(
-        self, location: PlaceName | PostalCode, deadline: upstream.Deadline, log: ProbeLog
+        self, location: PlaceName | PostalCode, deadline: Deadline, log: ProbeLog
     ) -> Place | ProbeResult:
         key = f"{self._language}|{location.key}"
         cached = self._places.get(key)

@@ -14,6 +14,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multitarget_exporter import upstream
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.kinds import OPENWEATHERMAP, ProviderKind
 from multitarget_exporter.providers.answers import (
     invalid,
     json_answer,
@@ -157,10 +159,8 @@ def parse_air(document: Any) -> tuple[float, dict[str, float]] | str:
 class OpenWeatherMap:
     """Current weather from OpenWeatherMap: one call per probe, two with air quality."""
 
-    name: ClassVar[str] = "openweathermap"
-    default_base_url: ClassVar[str] = "https://api.openweathermap.org"
-    default_geocoding_url: ClassVar[str] = ""  # `q=`, `id=` and `zip=` resolve in the call
-    offers_air_quality: ClassVar[bool] = True
+    kind: ClassVar[ProviderKind] = OPENWEATHERMAP
+    name: ClassVar[str] = OPENWEATHERMAP.name
 
     def __init__(self, module: ModuleConfig) -> None:
         self._url = f"{module.base_url}/data/2.5/weather"
@@ -173,7 +173,7 @@ class OpenWeatherMap:
     def unsupported(self, location: Location) -> str | None:
         return None  # every target form has an OWM query
 
-    def fetch(self, location: Location, deadline: upstream.Deadline, log: ProbeLog) -> ProbeResult:
+    def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
         params = {**query_for(location), **self._common}
         exchange = self._upstream.get("weather", self._url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
@@ -184,7 +184,7 @@ class OpenWeatherMap:
             return result
         return replace(result, reading=self._with_air(result.reading, deadline, log))
 
-    def _with_air(self, reading: Reading, deadline: upstream.Deadline, log: ProbeLog) -> Reading:
+    def _with_air(self, reading: Reading, deadline: Deadline, log: ProbeLog) -> Reading:
         """The reading with its air quality, or marked as missing it (the weather still counts)."""
         if reading.latitude_degrees is None or reading.longitude_degrees is None:
             why = "the weather answer has no coordinates to ask about"
