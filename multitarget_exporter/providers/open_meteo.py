@@ -18,7 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from multitarget_exporter import upstream
+from multitarget_exporter import units, upstream
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.kinds import OPEN_METEO, ProviderKind
 from multitarget_exporter.providers import wmo
@@ -27,7 +27,6 @@ from multitarget_exporter.providers.answers import (
     invalid,
     json_answer,
     number,
-    ratio,
     text,
 )
 from multitarget_exporter.providers.regions import country_matches, state_matches
@@ -44,9 +43,6 @@ if TYPE_CHECKING:
     from multitarget_exporter.config import ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
 
-HECTOPASCAL = 100.0
-MILLIMETRES_PER_METRE = 1000.0
-CENTIMETRES_PER_METRE = 100.0
 
 CURRENT = (
     "temperature_2m",
@@ -65,9 +61,6 @@ CURRENT = (
 HOURLY = ("rain", "showers", "snowfall")
 DAILY = ("sunrise", "sunset")
 
-# Metres per second in one unit of each wind speed unit Open-Meteo can answer in.
-# We ask for m/s; the units the answer declares are honoured all the same.
-WIND_UNITS = {"m/s": 1.0, "km/h": 1 / 3.6, "mp/h": 0.44704, "mph": 0.44704, "kn": 0.514444}
 
 GEOCODE_TTL_SECONDS = 86400.0
 GEOCODE_MAX_ENTRIES = 10000
@@ -171,25 +164,23 @@ def _first_daily(document: dict[str, Any], variable: str) -> float | None:
 
 
 def _wind(document: dict[str, Any], variable: str) -> float | None:
-    """A wind speed in m/s, converted from the unit the answer declares (m/s if none)."""
+    """A wind speed in m/s, converted from the unit the answer declares (m/s if none): we
+    ask for m/s, and honour what the answer says all the same."""
     value = number(document.get("current"), variable)
-    unit = text(document, "current_units", variable) or "m/s"
-    factor = WIND_UNITS.get(unit)
-    if value is None or factor is None:
-        return None
-    return round(value * factor, 3)
+    return units.metres_per_second(value, text(document, "current_units", variable) or "m/s")
 
 
-def _precipitation(document: dict[str, Any], now: float | None) -> tuple[dict, dict]:
-    rain_parts = [_at_hour(document, variable, now) for variable in ("rain", "showers")]
-    rain = {}
-    if any(part is not None for part in rain_parts):
-        millimetres = sum(part for part in rain_parts if part is not None)
-        rain["1h"] = round(millimetres / MILLIMETRES_PER_METRE, 9)
-    snow = {}
+def _precipitation(
+    document: dict[str, Any], now: float | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The past hour's rain (rain plus showers) and snow (reported in centimetres)."""
+    parts = [_at_hour(document, variable, now) for variable in ("rain", "showers")]
+    known = [part for part in parts if part is not None]
+    rain = units.precipitation({"1h": sum(known) if known else None})
     centimetres = _at_hour(document, "snowfall", now)
-    if centimetres is not None:
-        snow["1h"] = round(centimetres / CENTIMETRES_PER_METRE, 9)
+    snow = units.precipitation(
+        {"1h": None if centimetres is None else centimetres * units.MILLIMETRES_PER_CENTIMETRE}
+    )
     return rain, snow
 
 
@@ -211,7 +202,7 @@ def parse_forecast(
     temperature = number(current, "temperature_2m")
     if temperature is None:
         return invalid("answer has no current.temperature_2m", status_code)
-    humidity = ratio(number(current, "relative_humidity_2m"))
+    humidity = units.ratio(number(current, "relative_humidity_2m"))
     dew_point = number(current, "dew_point_2m")
     if dew_point is None and humidity is not None:
         dew_point = dew_point_celsius(temperature, humidity)
@@ -233,12 +224,12 @@ def parse_forecast(
         apparent_temperature_celsius=number(current, "apparent_temperature"),
         dew_point_celsius=dew_point,
         relative_humidity_ratio=humidity,
-        pressure_pascals=None if sea_level is None else sea_level * HECTOPASCAL,
-        ground_pressure_pascals=None if ground is None else ground * HECTOPASCAL,
+        pressure_pascals=units.pascals(sea_level),
+        ground_pressure_pascals=units.pascals(ground),
         wind_speed_meters_per_second=_wind(document, "wind_speed_10m"),
         wind_gust_meters_per_second=_wind(document, "wind_gusts_10m"),
         wind_direction_degrees=number(current, "wind_direction_10m"),
-        cloud_cover_ratio=ratio(number(current, "cloud_cover")),
+        cloud_cover_ratio=units.ratio(number(current, "cloud_cover")),
         visibility_meters=number(current, "visibility"),
         rain_meters=rain,
         snow_meters=snow,
