@@ -253,7 +253,7 @@ class ExporterApp:
             module.timeout_seconds, request.environ.get(SCRAPE_TIMEOUT_ENVIRON), self.timeout_offset
         )
         probe_log = ProbeLog()
-        result = run_probe(
+        result, kept = run_probe(
             module,
             provider,
             location,
@@ -287,7 +287,7 @@ class ExporterApp:
             registry = CollectorRegistry(auto_describe=False)
             registry.register(ProbeCollector(result))
             return _debug_response(probe_log, registry, module, state.config.secrets)
-        response = probe_response(result, request)
+        response = probe_response(result, request, kept)
         response.headers["Cache-Control"] = "no-store"
         return response
 

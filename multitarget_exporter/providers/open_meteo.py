@@ -12,9 +12,6 @@ units here: hPa to Pa, % to ratios, mm of rain to metres, cm of snow to metres.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -37,6 +34,7 @@ from multitarget_exporter.reading import (
     Reading,
     dew_point_celsius,
 )
+from multitarget_exporter.store import ExpiringStore
 from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceName, PostalCode
 
 if TYPE_CHECKING:
@@ -246,32 +244,6 @@ def parse_forecast(
     return ProbeResult(reading, None, status_code)
 
 
-class _Places:
-    """Geocoded places for a day, least recently used out past a bound."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[float, Place]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Place | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= time.monotonic():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: str, place: Place) -> None:
-        with self._lock:
-            self._entries[key] = (time.monotonic() + GEOCODE_TTL_SECONDS, place)
-            self._entries.move_to_end(key)
-            while len(self._entries) > GEOCODE_MAX_ENTRIES:
-                self._entries.popitem(last=False)
-
-
 class OpenMeteo:
     """Current conditions from Open-Meteo: one forecast call per probe, geocoding once a day."""
 
@@ -287,7 +259,8 @@ class OpenMeteo:
         self._key = {"apikey": module.api_key} if module.api_key else {}
         self._secrets = (module.api_key,) if module.api_key else ()
         self._upstream = upstream.Upstream(self.name, self._secrets)
-        self._places = _Places()
+        # Geocoded places for a day, least recently used out past a bound.
+        self._places: ExpiringStore[Place] = ExpiringStore(GEOCODE_MAX_ENTRIES)
         self.calls_per_fetch = 1
 
     def unsupported(self, location: Location) -> str | None:
@@ -344,5 +317,5 @@ class OpenMeteo:
             failure = Failure(FailureReason.NOT_FOUND, "geocoding found no such place")
             return ProbeResult(None, failure, exchange.status_code)
         log.debug("geocoded", name=place.name, latitude=place.latitude, longitude=place.longitude)
-        self._places.put(key, place)
+        self._places.put(key, place, GEOCODE_TTL_SECONDS)
         return place
