@@ -36,6 +36,7 @@ import urllib3.exceptions
 
 from multitarget_exporter import __version__, offload, selfmetrics
 from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.perprocess import PerProcess, forked_since
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.reading import Failure, FailureReason
 from multitarget_exporter.redact import redact
@@ -66,14 +67,12 @@ class _Watchdog:
         self._heap: list[tuple[float, int, socket.socket]] = []
         self._watched: set[int] = set()
         self._tickets = itertools.count()
-        self._pid = -1
+        self._running = False
 
     def watch(self, at: float, sock: socket.socket) -> int:
         with self._condition:
-            if self._pid != os.getpid():  # first use, or first use after a fork
-                self._pid = os.getpid()
-                self._heap.clear()
-                self._watched.clear()
+            if not self._running:
+                self._running = True
                 offload.start_background(self._run, "deadline-watchdog")
             ticket = next(self._tickets)
             heapq.heappush(self._heap, (at, ticket, sock))
@@ -89,7 +88,7 @@ class _Watchdog:
     def _run(self) -> None:
         pid = os.getpid()
         with self._condition:
-            while self._pid == pid:
+            while not forked_since(pid):
                 while self._heap and self._heap[0][1] not in self._watched:
                     heapq.heappop(self._heap)  # finished in time
                 if not self._heap:
@@ -107,28 +106,26 @@ class _Watchdog:
 
 
 class _ProcessState:
-    """What one process's exchanges share: the watchdog, and the running request's
-    deadline and watchdog ticket (a thread-local, so a greenlet-local under gevent).
+    """What one process's exchanges share: the watchdog, the running request's deadline
+    and watchdog ticket (a thread-local, so a greenlet-local under gevent), and the
+    connection pools.
 
     Made on first use in each process, never at import: a module imported by a
     master before it forks and patches must not hand its workers a real
     thread's lock or local, which every greenlet would share."""
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.watchdog = _Watchdog()
         self.exchange = threading.local()
+        self.managers: dict[tuple[str, str], urllib3.PoolManager] = {}
+        self.managers_lock = threading.Lock()
 
 
-_state: _ProcessState | None = None
+_state = PerProcess(_ProcessState)
 
 
 def _process() -> _ProcessState:
-    global _state
-    state = _state
-    if state is None or state.pid != os.getpid():
-        state = _state = _ProcessState()
-    return state
+    return _state.get()
 
 
 class _WatchedConnectionMixin:
@@ -163,9 +160,6 @@ class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
 _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
-_managers: dict[tuple[str, str], urllib3.PoolManager] = {}
-_managers_pid = os.getpid()
-_managers_lock = threading.Lock()
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
@@ -187,25 +181,27 @@ def _proxy_for(scheme: str, host: str) -> str:
 
 
 def pool_for(name: str, scheme: str, host: str, pool_size: int = 64) -> urllib3.PoolManager:
-    """The process's pool manager for one provider and proxy (rebuilt after a fork)."""
-    global _managers_pid
+    """The process's pool manager for one provider and proxy."""
     proxy = _proxy_for(scheme, host)
-    manager = _managers.get((name, proxy))
-    if manager is not None and _managers_pid == os.getpid():
+    state = _process()
+    manager = state.managers.get((name, proxy))
+    if manager is not None:
         return manager
-    with _managers_lock:
-        if _managers_pid != os.getpid():
-            _managers.clear()
-            _managers_pid = os.getpid()
-        manager = _managers.get((name, proxy))
+    with state.managers_lock:
+        manager = state.managers.get((name, proxy))
         if manager is None:
-            options = dict(num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS)
             if proxy:
-                manager = urllib3.ProxyManager(proxy, **options, **_tls_options())
+                manager = urllib3.ProxyManager(
+                    proxy, num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS,
+                    **_tls_options(),
+                )  # fmt: skip
             else:
-                manager = urllib3.PoolManager(**options, **_tls_options())
+                manager = urllib3.PoolManager(
+                    num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS,
+                    **_tls_options(),
+                )  # fmt: skip
             manager.pool_classes_by_scheme = _WATCHED_POOLS
-            _managers[(name, proxy)] = manager
+            state.managers[(name, proxy)] = manager
         return manager
 
 
