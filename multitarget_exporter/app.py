@@ -176,9 +176,10 @@ class ExporterApp:
         }
         if result.failure is not None and result.failure.detail:
             fields["detail"] = result.failure.detail
-        partial = result.reading is not None and result.reading.missing
+        missing = result.reading.missing if result.reading is not None else ""
+        partial = bool(missing)
         if partial:
-            fields["missing"] = result.reading.missing  # why: in this probe's own log
+            fields["missing"] = missing  # why: in this probe's own log
         level = logging.INFO if result.failure is None and not partial else logging.WARNING
         probe_log.add(level, "probe finished", **fields)
         log.log(level, "probe finished", extra={"fields": fields})

@@ -57,12 +57,12 @@ def _reading_document(reading: Reading) -> dict[str, Any]:
     return asdict(reading) | {"conditions": [asdict(c) for c in reading.conditions]}
 
 
-def decode(data: bytes) -> ProbeResult:
+def decode(data: bytes | str) -> ProbeResult:
     """The inverse of `encode`; ValueError for anything else."""
     return decode_entry(data)[0]
 
 
-def decode_entry(data: bytes) -> tuple[ProbeResult, float | None]:
+def decode_entry(data: bytes | str) -> tuple[ProbeResult, float | None]:
     """The result and the Unix time it expires at (None if not recorded)."""
     document = json.loads(data)
     reading = None
@@ -153,6 +153,7 @@ class RedisCache:
 
     def __init__(self, url: str, fallback_entries: int = 10000) -> None:
         self.url = url
+        # Bytes in, bytes out (no decode_responses): entries are our own JSON.
         self._client = redis.Redis.from_url(
             url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
         )
@@ -222,7 +223,7 @@ class RedisCache:
         # The fetcher vanished (its lock expired) with nothing published: fetch here.
         return CacheEntry(fetch()), "miss"
 
-    def _keep(self, key: str, data: bytes, ttl: Callable[[ProbeResult], float]) -> CacheEntry:
+    def _keep(self, key: str, data: bytes | str, ttl: Callable[[ProbeResult], float]) -> CacheEntry:
         """A result read from Redis, kept here too for what is left of its time there."""
         result, expires_at = decode_entry(data)
         entry = CacheEntry(result)
@@ -265,9 +266,11 @@ class RedisCache:
     ) -> CacheEntry | None:
         while deadline.remaining() > 0:
             time.sleep(min(_POLL_SECONDS, max(deadline.remaining(), 0)))
-            found, shared, locked = (
-                self._client.pipeline().get(result_key).get(flight_key).exists(lock_key).execute()
-            )
+            pipe = self._client.pipeline()
+            pipe.get(result_key)
+            pipe.get(flight_key)
+            pipe.exists(lock_key)
+            found, shared, locked = pipe.execute()
             if found is not None:
                 return self._keep(key, found, ttl)
             if shared is not None:

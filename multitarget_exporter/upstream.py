@@ -28,6 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import urllib3
 import urllib3.connection
@@ -133,7 +134,7 @@ class _WatchedConnectionMixin:
 
     sock: socket.socket | None
 
-    def getresponse(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         state = _process()
         deadline = getattr(state.exchange, "deadline", None)
         if deadline is not None and self.sock is not None:
@@ -163,11 +164,10 @@ _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
-def _tls_options() -> dict[str, str]:
-    """Verify upstream certificates against the system's store, or the bundle the
-    environment names (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, as requests reads them)."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    return {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
+def _ca_bundle() -> str | None:
+    """The CA bundle the environment names (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, as requests
+    reads them); None: the system's store. Upstream certificates are always verified."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
 @functools.lru_cache(maxsize=64)
@@ -175,7 +175,8 @@ def _proxy_for(scheme: str, host: str) -> str:
     """The environment's proxy for an upstream host (HTTPS_PROXY, NO_PROXY, ...), read once;
     "" for none. Targets never choose the host, so the configured few are all there are."""
     proxies = urllib.request.getproxies_environment()
-    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - not in typeshed
+    if not proxies or bypass(host, proxies):
         return ""
     return proxies.get(scheme) or proxies.get("all") or ""
 
@@ -193,12 +194,12 @@ def pool_for(name: str, scheme: str, host: str, pool_size: int = 64) -> urllib3.
             if proxy:
                 manager = urllib3.ProxyManager(
                     proxy, num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS,
-                    **_tls_options(),
+                    cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle(),
                 )  # fmt: skip
             else:
                 manager = urllib3.PoolManager(
                     num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS,
-                    **_tls_options(),
+                    cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle(),
                 )  # fmt: skip
             manager.pool_classes_by_scheme = _WATCHED_POOLS
             state.managers[(name, proxy)] = manager
@@ -278,7 +279,7 @@ def get(
     try:
         exchange = _exchange_within(name, full_url, deadline, remaining, secrets, state)
         if log is not None:
-            outcome = {
+            outcome: dict[str, Any] = {
                 "status": exchange.status_code,
                 "bytes": len(exchange.body),
                 "seconds": round(time.perf_counter() - started, 6),

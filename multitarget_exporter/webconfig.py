@@ -190,8 +190,8 @@ def _headers(raw: Any, problems: list[str]) -> dict[str, str]:
             problems.append(f"{where}: not one of {', '.join(_HEADERS)}")
         elif not isinstance(value, str):
             problems.append(f"{where}: must be a string")
-        elif _HEADERS[name] and value.lower() not in _HEADERS[name]:
-            problems.append(f"{where}: {value!r} is not one of {', '.join(_HEADERS[name])}")
+        elif (allowed := _HEADERS[name]) and value.lower() not in allowed:
+            problems.append(f"{where}: {value!r} is not one of {', '.join(allowed)}")
         elif value and "\n" not in value and "\r" not in value:
             chosen[name] = value
     return chosen
