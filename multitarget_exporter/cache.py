@@ -94,10 +94,19 @@ class Bucket(Protocol):
         ...
 
 
-def waited_too_long() -> CacheEntry:
-    """What a probe gets when its deadline passed waiting for another's fetch."""
-    failure = Failure(FailureReason.TIMEOUT, "deadline passed waiting for a fetch in flight")
-    return CacheEntry(ProbeResult(None, failure))
+Flights = SingleFlight[tuple[CacheEntry, Outcome]]
+
+
+def in_flight(
+    flights: Flights, key: str, work: Callable[[], tuple[CacheEntry, Outcome]], deadline: Deadline
+) -> tuple[CacheEntry, Outcome]:
+    """`work()` for `key`, or a share of the run in flight (`coalesced`); a timeout when the
+    deadline passes waiting for it."""
+    shared, led = flights.run(key, work, deadline)
+    if shared is None:
+        failure = Failure(FailureReason.TIMEOUT, "deadline passed waiting for a fetch in flight")
+        return CacheEntry(ProbeResult(None, failure)), "coalesced"
+    return shared if led else (shared[0], "coalesced")
 
 
 class MemoryCache:
@@ -106,7 +115,7 @@ class MemoryCache:
     def __init__(self, max_entries: int = 10000) -> None:
         self.max_entries = max_entries
         self._entries: ExpiringStore[CacheEntry] = ExpiringStore(max_entries)
-        self._flights: SingleFlight[tuple[CacheEntry, Outcome]] = SingleFlight()
+        self._flights: Flights = SingleFlight()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -141,7 +150,4 @@ class MemoryCache:
             self._entries.put(key, entry, ttl(entry.result))
             return entry, "miss"
 
-        shared, led = self._flights.run(key, fetch_and_keep, deadline)
-        if shared is None:
-            return waited_too_long(), "coalesced"
-        return shared if led else (shared[0], "coalesced")
+        return in_flight(self._flights, key, fetch_and_keep, deadline)

@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import CacheEntry, MemoryCache, Outcome, waited_too_long
+from multitarget_exporter.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import Condition, Failure, FailureReason, ProbeResult, Reading
@@ -161,7 +161,7 @@ class RedisCache:
         # hit costs no round trip; and the cache itself when Redis is down.
         self._local = MemoryCache(fallback_entries)
         # In front of Redis: one process, one Redis round trip per key at a time.
-        self._flights: SingleFlight[tuple[CacheEntry, Outcome]] = SingleFlight()
+        self._flights: Flights = SingleFlight()
         self._health = _Health()
 
     def __len__(self) -> int:
@@ -183,12 +183,9 @@ class RedisCache:
             return near, "hit"
         if self._health.down():
             return self._local.fetch_through(key, fetch, ttl, deadline)
-        shared, led = self._flights.run(
-            key, lambda: self._shared(key, fetch, ttl, deadline), deadline
+        return in_flight(
+            self._flights, key, lambda: self._shared(key, fetch, ttl, deadline), deadline
         )
-        if shared is None:
-            return waited_too_long(), "coalesced"
-        return shared if led else (shared[0], "coalesced")
 
     def _shared(
         self,
