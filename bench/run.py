@@ -112,13 +112,13 @@ def start_fake(stack: Stack) -> str:
     command = [
         sys.executable,
         "-m",
-        "multitarget_exporter.fake_upstream",
+        "fake_upstream",
         "--port",
         str(port),
         "--api-key",
         KEY,
     ]
-    process = stack.start("fake", command)
+    process = stack.start("fake", command, cwd=ROOT)  # the fake lives in the checkout
     url = f"http://127.0.0.1:{port}"
     wait_until_up(f"{url}/_fake/requests", process)
     return url

@@ -60,9 +60,9 @@ def point() -> str:
 
 def start_fake() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "multitarget_exporter.fake_upstream", "--port", "0",
+        [sys.executable, "-m", "fake_upstream", "--port", "0",
          "--api-key", KEY, "--hang-seconds", "30"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent,
     )  # fmt: skip
     line = process.stdout.readline()
     return process, line.split()[-1]

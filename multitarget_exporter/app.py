@@ -6,48 +6,31 @@ request that cannot name a probe (bad target or module) is a 400.
 
 from __future__ import annotations
 
-import html
 import logging
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
 
-import yaml
-from prometheus_client import (
-    REGISTRY,
-    CollectorRegistry,
-    PlatformCollector,
-    ProcessCollector,
-    generate_latest,
-)
-from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_client.registry import Collector
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from multitarget_exporter import __version__, logs, selfmetrics
-from multitarget_exporter.cache import Bucket, MemoryCache, ReadingCache
-from multitarget_exporter.collector import ProbeCollector
+from multitarget_exporter import logs, pages, selfmetrics
+from multitarget_exporter.cache import ReadingCache
 from multitarget_exporter.config import (
     DEFAULT_MODULE,
-    CacheConfig,
     Config,
     ConfigError,
     ModuleConfig,
-    module_view,
     read_config,
 )
 from multitarget_exporter.exposition import metrics_response, probe_response
-from multitarget_exporter.history import HistoryEntry, MemoryHistory, ProbeHistory
+from multitarget_exporter.history import MemoryHistory, ProbeHistory
+from multitarget_exporter.pages import text
 from multitarget_exporter.probe import SCRAPE_TIMEOUT_ENVIRON, probe_timeout, run_probe
 from multitarget_exporter.probelog import ProbeLog
-from multitarget_exporter.providers import PROVIDERS, Provider
-from multitarget_exporter.redact import redact
+from multitarget_exporter.providers import Provider
+from multitarget_exporter.state import ServingState, announce, build_cache
 from multitarget_exporter.targets import Location, TargetError, parse_target
 
 if TYPE_CHECKING:
@@ -57,89 +40,8 @@ log = logging.getLogger("multitarget_exporter.probe")
 log_config = logging.getLogger("multitarget_exporter")
 
 
-@dataclass(frozen=True, slots=True)
-class ServingState:
-    """A configuration and the providers built from it, swapped as one value."""
-
-    config: Config
-    providers: Mapping[str, Provider]
-    buckets: Mapping[str, Bucket]
-
-    @classmethod
-    def build(cls, config: Config, cache: ReadingCache) -> ServingState:
-        providers = {
-            name: PROVIDERS[module.provider](module) for name, module in config.modules.items()
-        }
-        buckets = {
-            name: cache.bucket(name, module.rate_limit)
-            for name, module in config.modules.items()
-            if module.rate_limit is not None
-        }
-        return cls(config, MappingProxyType(providers), MappingProxyType(buckets))
-
-
-def _text(body: str, status: int = 200) -> Response:
-    response = Response(body if body.endswith("\n") else body + "\n", status=status)
-    response.content_type = "text/plain; charset=utf-8"
-    return response
-
-
-def _debug_response(
-    probe_log: ProbeLog, registry: CollectorRegistry, module: ModuleConfig, secrets: tuple[str, ...]
-) -> Response:
-    """blackbox_exporter's `debug=true` page: the probe's log, its metrics, its module."""
-    body = "\n".join(
-        [
-            "Logs for the probe:",
-            probe_log.text(),
-            "Metrics that would have been returned:",
-            generate_latest(registry).decode("utf-8"),
-            "Module configuration:",
-            yaml.safe_dump({module.name: module_view(module)}, sort_keys=False, allow_unicode=True),
-        ]
-    )
-    response = _text(redact(body, secrets))
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 class BadRequest(Exception):
     """A probe request that names no probe; the message is the 400's one line."""
-
-
-def build_cache(settings: CacheConfig) -> ReadingCache:
-    """The configured cache backend."""
-    if settings.backend == "redis":
-        from multitarget_exporter.rediscache import RedisCache
-
-        return RedisCache(settings.url, settings.max_entries)
-    return MemoryCache(settings.max_entries)
-
-
-def _announce(config: Config) -> None:
-    """Say in the operator's log what now serves, and what will not work as hoped."""
-    default = config.modules.get(DEFAULT_MODULE)
-    fields = {
-        "source": config.source or "built-in",
-        "modules": ",".join(sorted(config.modules)),
-        "default_provider": default.provider if default else "none",
-    }
-    log_config.info("configuration loaded", extra={"fields": fields})
-    keyless = [
-        name
-        for name, module in sorted(config.modules.items())
-        if module.provider == "openweathermap" and not module.api_key
-    ]
-    if keyless and config.source:
-        log_config.warning(
-            "openweathermap modules without an API key will fail as unauthorized",
-            extra={"fields": {"modules": ",".join(keyless)}},
-        )
-    elif keyless:
-        log_config.info(
-            "no OWM_API_KEY: module default uses open_meteo, which needs no key; "
-            "set OWM_API_KEY to make it openweathermap"
-        )
 
 
 class ExporterApp:
@@ -174,7 +76,6 @@ class ExporterApp:
         )
         self.cache: ReadingCache = build_cache(config.cache)
         self._cache_config = config.cache
-        self._own_registry: Collector | None = None
         self.state = self._install(config)
         selfmetrics.record_reload(True)
 
@@ -195,7 +96,7 @@ class ExporterApp:
         logs.set_secrets(config.secrets)
         for name in config.modules:
             selfmetrics.declare_module(name)
-        _announce(config)
+        announce(config)
         return state
 
     def install(self, config: Config) -> None:
@@ -235,7 +136,7 @@ class ExporterApp:
             endpoint, values = adapter.match()
             return getattr(self, f"on_{endpoint}")(request, **values)
         except HTTPException as error:
-            response = _text(f"{error.code} {error.name}", status=error.code or 500)
+            response = text(f"{error.code} {error.name}", status=error.code or 500)
             for name, value in error.get_headers():
                 if name.lower() == "allow":
                     response.headers[name] = value
@@ -248,12 +149,12 @@ class ExporterApp:
         try:
             module, provider, target, location = self._probe_request(state, request)
         except BadRequest as error:
-            return _text(str(error), status=400)
+            return text(str(error), status=400)
         timeout = probe_timeout(
             module.timeout_seconds, request.environ.get(SCRAPE_TIMEOUT_ENVIRON), self.timeout_offset
         )
         probe_log = ProbeLog()
-        result = run_probe(
+        result, kept = run_probe(
             module,
             provider,
             location,
@@ -275,19 +176,18 @@ class ExporterApp:
         }
         if result.failure is not None and result.failure.detail:
             fields["detail"] = result.failure.detail
-        partial = result.reading is not None and result.reading.missing
+        missing = result.reading.missing if result.reading is not None else ""
+        partial = bool(missing)
         if partial:
-            fields["missing"] = result.reading.missing  # why: in this probe's own log
+            fields["missing"] = missing  # why: in this probe's own log
         level = logging.INFO if result.failure is None and not partial else logging.WARNING
         probe_log.add(level, "probe finished", **fields)
         log.log(level, "probe finished", extra={"fields": fields})
         self._remember(module.name, target, outcome, result.duration_seconds, probe_log)
 
         if request.args.get("debug", "").lower() == "true":
-            registry = CollectorRegistry(auto_describe=False)
-            registry.register(ProbeCollector(result))
-            return _debug_response(probe_log, registry, module, state.config.secrets)
-        response = probe_response(result, request)
+            return pages.debug_page(probe_log, result, module, state.config.secrets)
+        response = probe_response(result, request, kept)
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -321,20 +221,7 @@ class ExporterApp:
         return module, provider, target, location
 
     def on_metrics(self, request: Request) -> Response:
-        return metrics_response(self._exporter_registry(), request)
-
-    def _exporter_registry(self) -> Collector:
-        """The process's own metrics, or, with several processes, every worker's added up."""
-        if self._own_registry is None:
-            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-                registry = CollectorRegistry()
-                MultiProcessCollector(registry)
-                ProcessCollector(registry=registry)  # the answering process's own
-                PlatformCollector(registry=registry)
-                self._own_registry = registry
-            else:
-                self._own_registry = REGISTRY
-        return self._own_registry
+        return metrics_response(selfmetrics.exporter_registry(), request)
 
     def on_reload(self, request: Request) -> Response:
         problems = self.reload_action()
@@ -342,8 +229,8 @@ class ExporterApp:
             self.reload_failed(problems)
             published = any(problem.startswith("published") for problem in problems)
             head = "reload failed: " if published else "reload failed, configuration unchanged: "
-            return _text(head + "; ".join(problems), 500)
-        return _text("OK")
+            return text(head + "; ".join(problems), 500)
+        return text("OK")
 
     def _remember(
         self, module: str, target: str, outcome: str, duration: float, probe_log: ProbeLog
@@ -354,115 +241,17 @@ class ExporterApp:
         except Exception:
             log_config.exception("could not record the probe in the history")
 
-    def on_logs(self, request: Request) -> Response:
-        args = request.args
-        if "id" in args and ("target" in args or "module" in args):
-            return _text("give id=N, or target=T with an optional module=M, not both", 400)
-        if "id" in args:
-            probe_id = args.get("id", "")
-            if not probe_id.isdigit() or len(probe_id) > 18:
-                return _text("id must be a probe number", 400)
-            entry = self.history.get(int(probe_id))
-        elif args.get("target"):
-            entry = self.history.latest(args.get("module") or DEFAULT_MODULE, args["target"])
-        else:
-            return _text("give id=N, or target=T with an optional module=M", 400)
-        if entry is None:
-            return _text("no such probe in the history (it keeps the most recent ones)", 404)
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.time))
-        head = (
-            f"Probe {entry.id}: module={entry.module} target={entry.target!r} "
-            f"outcome={entry.outcome} duration_seconds={entry.duration_seconds:.6f} at {when}\n\n"
-        )
-        return _text(redact(head + entry.log.text(), self.state.config.secrets))
-
-    def on_config(self, request: Request) -> Response:
-        config = self.state.config
-        source = config.source or "built-in modules (no --config.file)"
-        body = f"# effective configuration, from {source}; secrets shown as <secret>\n"
-        body += yaml.safe_dump(config.redacted(), sort_keys=False, allow_unicode=True)
-        return _text(redact(body, config.secrets))
-
     def on_healthy(self, request: Request) -> Response:
-        return _text("OK")
+        return text("OK")
 
     def on_ready(self, request: Request) -> Response:
-        return _text("OK")
+        return text("OK")
+
+    def on_logs(self, request: Request) -> Response:
+        return pages.probe_log_page(request, self.history, self.state.config.secrets)
+
+    def on_config(self, request: Request) -> Response:
+        return pages.config_page(self.state.config)
 
     def on_index(self, request: Request) -> Response:
-        modules = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{html.escape(module.provider)}</td>"
-            f"<td>{module.timeout_seconds:g}s</td></tr>"
-            for name, module in sorted(self.state.config.modules.items())
-        )
-        options = "".join(
-            f'<option value="{html.escape(name)}">{html.escape(name)}</option>'
-            for name in sorted(self.state.config.modules)
-        )
-        page = _LANDING_PAGE.format(
-            version=html.escape(__version__),
-            modules=modules,
-            options=options,
-            failures=_history_rows(self.history.recent(failures=True)),
-            probes=_history_rows(self.history.recent(failures=False)),
-            limit=self.history.limit,
-        )
-        response = Response(page, content_type="text/html; charset=utf-8")
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'"
-        )
-        return response
-
-
-def _history_rows(entries: list[HistoryEntry]) -> str:
-    if not entries:
-        return '<tr><td colspan="6">none yet</td></tr>'
-    rows = []
-    for entry in entries:
-        query = urlencode({"target": entry.target, "module": entry.module})
-        when = time.strftime("%H:%M:%S", time.gmtime(entry.time))
-        rows.append(
-            f"<tr><td>{when}</td><td>{html.escape(entry.module)}</td>"
-            f"<td>{html.escape(entry.target)}</td><td>{html.escape(entry.outcome)}</td>"
-            f"<td>{entry.duration_seconds:.3f}s</td>"
-            f'<td><a href="logs?id={entry.id}">log</a> '
-            f'<a href="logs?{html.escape(query)}">latest</a></td></tr>'
-        )
-    return "".join(rows)
-
-
-_LANDING_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head><meta charset="utf-8"><title>multitarget_exporter</title>
-<style>body{{font-family:sans-serif;max-width:50em;margin:2em auto}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2em .6em}}</style>
-</head>
-<body>
-<h1>multitarget_exporter</h1>
-<p>Weather for Prometheus, one location per scrape. Version {version}.</p>
-<ul>
-<li><a href="metrics">Exporter metrics</a></li>
-<li><a href="config">Configuration</a></li>
-<li><a href="-/healthy">Health</a> and <a href="-/ready">readiness</a></li>
-</ul>
-<h2>Probe</h2>
-<form action="probe" method="get">
-<label>Target <input name="target" placeholder="London,GB" required maxlength="256"></label>
-<label>Module <select name="module">{options}</select></label>
-<label><input type="checkbox" name="debug" value="true"> debug</label>
-<input type="submit" value="Probe">
-</form>
-<p>Targets: <code>London</code>, <code>London,GB</code>, <code>Springfield,IL,US</code>,
-<code>id:2643743</code>, <code>51.5085,-0.1257</code>, <code>zip:94040,US</code>.</p>
-<h2>Recent failures</h2>
-<table><tr><th>time (UTC)</th><th>module</th><th>target</th><th>outcome</th><th>duration</th>
-<th></th></tr>{failures}</table>
-<h2>Recent probes</h2>
-<table><tr><th>time (UTC)</th><th>module</th><th>target</th><th>outcome</th><th>duration</th>
-<th></th></tr>{probes}</table>
-<p>The last {limit} successes and the last {limit} failures are kept.</p>
-<h2>Modules</h2>
-<table><tr><th>name</th><th>provider</th><th>timeout</th></tr>{modules}</table>
-</body>
-</html>
-"""
+        return pages.landing_page(self.state.config, self.history)

@@ -8,17 +8,17 @@ result (single-flight), so a burst of new targets costs one call each.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from multitarget_exporter.config import ModuleConfig, RateLimit
+from multitarget_exporter.config import ModuleConfig
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.singleflight import SingleFlight
+from multitarget_exporter.store import ExpiringStore
 from multitarget_exporter.targets import Location
-from multitarget_exporter.upstream import Deadline
 
 # An unknown place stays unknown: remember that briefly, so a typo in a
 # Prometheus target list does not cost a call every scrape. A reading that
@@ -55,6 +55,15 @@ def ttl_for(module: ModuleConfig, result: ProbeResult) -> float:
     return 0.0
 
 
+@dataclass(slots=True)
+class CacheEntry:
+    """A kept result, and its metric lines once encoded (per exposition format), so
+    a cache hit encodes only its few `probe_*` lines."""
+
+    result: ProbeResult
+    encoded: dict[str, bytes] = field(default_factory=dict)
+
+
 class ReadingCache(Protocol):
     """Where results are kept, and how concurrent fetches of one key are merged."""
 
@@ -64,7 +73,7 @@ class ReadingCache(Protocol):
         fetch: Callable[[], ProbeResult],
         ttl: Callable[[ProbeResult], float],
         deadline: Deadline,
-    ) -> tuple[ProbeResult, Outcome]:
+    ) -> tuple[CacheEntry, Outcome]:
         """A cached result, the one from a fetch in flight, or a new fetch's."""
         ...
 
@@ -85,10 +94,19 @@ class Bucket(Protocol):
         ...
 
 
-@dataclass
-class _Flight:
-    done: threading.Event = field(default_factory=threading.Event)
-    result: ProbeResult | None = None
+Flights = SingleFlight[tuple[CacheEntry, Outcome]]
+
+
+def in_flight(
+    flights: Flights, key: str, work: Callable[[], tuple[CacheEntry, Outcome]], deadline: Deadline
+) -> tuple[CacheEntry, Outcome]:
+    """`work()` for `key`, or a share of the run in flight (`coalesced`); a timeout when the
+    deadline passes waiting for it."""
+    shared, led = flights.run(key, work, deadline)
+    if shared is None:
+        failure = Failure(FailureReason.TIMEOUT, "deadline passed waiting for a fetch in flight")
+        return CacheEntry(ProbeResult(None, failure)), "coalesced"
+    return shared if led else (shared[0], "coalesced")
 
 
 class MemoryCache:
@@ -96,9 +114,8 @@ class MemoryCache:
 
     def __init__(self, max_entries: int = 10000) -> None:
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, ProbeResult]] = OrderedDict()
-        self._flights: dict[str, _Flight] = {}
-        self._lock = threading.Lock()
+        self._entries: ExpiringStore[CacheEntry] = ExpiringStore(max_entries)
+        self._flights: Flights = SingleFlight()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -107,29 +124,12 @@ class MemoryCache:
         """This process's budget of upstream calls for `name`."""
         return TokenBucket(rate)
 
-    def _fresh(self, key: str, now: float) -> ProbeResult | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry[0] <= now:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+    def get(self, key: str) -> CacheEntry | None:
+        """The fresh entry for `key`, if there is one."""
+        return self._entries.get(key)
 
-    def get(self, key: str) -> ProbeResult | None:
-        """The fresh result for `key`, if there is one."""
-        with self._lock:
-            return self._fresh(key, time.monotonic())
-
-    def store(self, key: str, result: ProbeResult, ttl_seconds: float) -> None:
-        if ttl_seconds <= 0:
-            return
-        with self._lock:
-            self._entries[key] = (time.monotonic() + ttl_seconds, result)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+    def store(self, key: str, entry: CacheEntry, ttl_seconds: float) -> None:
+        self._entries.put(key, entry, ttl_seconds)
 
     def fetch_through(
         self,
@@ -137,51 +137,17 @@ class MemoryCache:
         fetch: Callable[[], ProbeResult],
         ttl: Callable[[ProbeResult], float],
         deadline: Deadline,
-    ) -> tuple[ProbeResult, Outcome]:
-        with self._lock:
-            cached = self._fresh(key, time.monotonic())
+    ) -> tuple[CacheEntry, Outcome]:
+        cached = self._entries.get(key)
+        if cached is not None:
+            return cached, "hit"
+
+        def fetch_and_keep() -> tuple[CacheEntry, Outcome]:
+            cached = self._entries.get(key)  # kept by a flight that ended a moment ago
             if cached is not None:
                 return cached, "hit"
-            flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
-        if not leader:
-            if flight.done.wait(max(deadline.remaining(), 0)) and flight.result is not None:
-                return flight.result, "coalesced"
-            failure = Failure(
-                FailureReason.TIMEOUT, "deadline passed waiting for a fetch in flight"
-            )
-            return ProbeResult(None, failure), "coalesced"
-        result: ProbeResult | None = None
-        try:
-            result = fetch()
-            self.store(key, result, ttl(result))
-            return result, "miss"
-        finally:
-            with self._lock:
-                self._flights.pop(key, None)
-            flight.result = result
-            flight.done.set()
+            entry = CacheEntry(fetch())
+            self._entries.put(key, entry, ttl(entry.result))
+            return entry, "miss"
 
-
-class TokenBucket:
-    """A module's budget of upstream calls: `calls` per period, refilled smoothly."""
-
-    def __init__(self, rate: RateLimit) -> None:
-        self.rate = rate
-        self._tokens = float(rate.calls)
-        self._updated = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self, count: int = 1) -> bool:
-        count = min(count, self.rate.calls)  # a fetch dearer than the budget still runs, alone
-        with self._lock:
-            now = time.monotonic()
-            refill = (now - self._updated) * self.rate.calls / self.rate.period_seconds
-            self._tokens = min(float(self.rate.calls), self._tokens + refill)
-            self._updated = now
-            if self._tokens >= count:
-                self._tokens -= count
-                return True
-            return False
+        return in_flight(self._flights, key, fetch_and_keep, deadline)

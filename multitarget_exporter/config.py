@@ -17,24 +17,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from multitarget_exporter.providers import PROVIDERS
+from multitarget_exporter.kinds import KINDS, OPEN_METEO, OPENWEATHERMAP
+from multitarget_exporter.ratelimit import RateLimit
 from multitarget_exporter.redact import SECRET_PLACEHOLDER
+from multitarget_exporter.validate import Fields, format_duration
 
 DEFAULT_MODULE = "default"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
-_DURATION = re.compile(
-    r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?"
-)
-_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
-_DURATION_NAMES = ("y", "w", "d", "h", "m", "s", "ms")
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z]{2})?")
 _MODULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
-_RATE = re.compile(r"(\d{1,9})\s*/\s*(s|m|h)")
-_RATE_PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
-_MAX_ALLOWED_TARGETS = 1000
-
 _MODULE_KEYS = frozenset(
     {
         "provider",
@@ -61,18 +53,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """Upstream calls allowed per period."""
-
-    calls: int
-    period_seconds: float
-
-    def __str__(self) -> str:
-        unit = {1.0: "s", 60.0: "m", 3600.0: "h"}[self.period_seconds]
-        return f"{self.calls}/{unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,154 +149,6 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def parse_duration(text: str) -> float:
-    """Seconds in a Prometheus duration (`500ms`, `10s`, `1h30m`, `0`); ValueError otherwise."""
-    text = text.strip()
-    if text == "0":
-        return 0.0
-    match = _DURATION.fullmatch(text) if text else None
-    if not match or not any(match.groups()):
-        raise ValueError(f"{text!r} is not a duration like 500ms, 10s, 10m or 1h")
-    return sum(int(v) * unit for v, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if v)
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest Prometheus duration for `seconds` (`1h30m`, `500ms`, `0s`)."""
-    milliseconds = round(seconds * 1000)
-    if milliseconds == 0:
-        return "0s"
-    parts = []
-    for unit, name in zip(_DURATION_UNITS, _DURATION_NAMES, strict=True):
-        unit_ms = round(unit * 1000)
-        count, milliseconds = divmod(milliseconds, unit_ms)
-        if count:
-            parts.append(f"{count}{name}")
-    return "".join(parts)
-
-
-class _Fields:
-    """Typed reads of one mapping's values, each problem recorded against its key."""
-
-    def __init__(self, where: str, raw: Mapping[str, Any], problems: list[str]) -> None:
-        self.where, self.raw, self.problems = where, raw, problems
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.where}.{key}: {message}")
-
-    def given(self, key: str) -> bool:
-        return key in self.raw and self.raw[key] is not None
-
-    def text(self, key: str, default: str) -> str:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            self.problem(key, f"must be a string, not {type(value).__name__}")
-            return default
-
-        def lookup(match: re.Match[str]) -> str:
-            if match[1] not in os.environ:
-                self.problem(key, f"environment variable {match[1]} is not set")
-                return ""
-            return os.environ[match[1]]
-
-        return _ENV_REFERENCE.sub(lookup, value)
-
-    def url(self, key: str, default: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
-        value = self.text(key, default)
-        if not value:
-            return value
-        parts = urlsplit(value)
-        if parts.scheme not in schemes or not (parts.hostname or parts.scheme == "unix"):
-            self.problem(key, f"{value!r} is not a URL with scheme {' or '.join(schemes)}")
-        elif parts.query or parts.fragment:
-            self.problem(key, f"{value!r} must not have a query or fragment")
-        return value.rstrip("/") if parts.scheme in ("http", "https") else value
-
-    def duration(self, key: str, default: float, minimum: float, maximum: float) -> float:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if value == 0 and not isinstance(value, bool):
-            seconds = 0.0
-        elif not isinstance(value, str):
-            self.problem(key, f"must be a duration like 10s, not {type(value).__name__}")
-            return default
-        else:
-            try:
-                seconds = parse_duration(self.text(key, ""))
-            except ValueError as error:
-                self.problem(key, str(error))
-                return default
-        if not minimum <= seconds <= maximum:
-            span = f"{format_duration(minimum)} and {format_duration(maximum)}"
-            self.problem(key, f"must be between {span}")
-            return default
-        return seconds
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.problem(key, f"must be true or false, not {value!r}")
-            return default
-        return value
-
-    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
-        value = self.raw.get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, f"must be a whole number, not {value!r}")
-            return default
-        if not minimum <= value <= maximum:
-            self.problem(key, f"must be between {minimum} and {maximum}")
-            return default
-        return value
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.text(key, default)
-        if value not in choices:
-            self.problem(key, f"{value!r} is not one of {', '.join(choices)}")
-            return default
-        return value
-
-    def rate(self, key: str) -> RateLimit | None:
-        value = self.raw.get(key)
-        if value is None or value == "":
-            return None
-        match = _RATE.fullmatch(value.strip()) if isinstance(value, str) else None
-        if not match or int(match[1]) < 1:
-            self.problem(key, f"{value!r} is not a rate like 60/m (per s, m or h)")
-            return None
-        return RateLimit(int(match[1]), _RATE_PERIODS[match[2]])
-
-    def patterns(self, key: str) -> tuple[re.Pattern[str], ...]:
-        value = self.raw.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or len(value) > _MAX_ALLOWED_TARGETS:
-            self.problem(
-                key, f"must be a list of at most {_MAX_ALLOWED_TARGETS} regular expressions"
-            )
-            return ()
-        compiled = []
-        for index, pattern in enumerate(value):
-            if not isinstance(pattern, str):
-                self.problem(f"{key}[{index}]", "must be a string")
-                continue
-            try:
-                compiled.append(re.compile(pattern))
-            except re.error as error:
-                self.problem(f"{key}[{index}]", f"{pattern!r} is not a regular expression: {error}")
-        return tuple(compiled)
-
-    def unknown_keys(self, known: frozenset[str]) -> None:
-        for key in sorted(set(self.raw) - known, key=str):
-            self.problem(str(key), f"unknown key (known: {', '.join(sorted(known))})")
-
-
 def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | None:
     where = f"modules.{name}"
     if not _MODULE_NAME.fullmatch(name):
@@ -324,12 +156,12 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
     if not isinstance(raw, dict):
         problems.append(f"{where}: must be a mapping of settings")
         return None
-    fields = _Fields(where, raw, problems)
+    fields = Fields(where, raw, problems)
     fields.unknown_keys(_MODULE_KEYS)
 
     provider = fields.text("provider", "")
-    if provider not in PROVIDERS:
-        fields.problem("provider", f"{provider!r} is not one of {', '.join(sorted(PROVIDERS))}")
+    if provider not in KINDS:
+        fields.problem("provider", f"{provider!r} is not one of {', '.join(sorted(KINDS))}")
     api_key = fields.text("api_key", "").strip()
     key_file = fields.text("api_key_file", "")
     if key_file:
@@ -341,7 +173,7 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         except (OSError, UnicodeDecodeError) as error:
             reason = getattr(error, "strerror", None) or "not UTF-8 text"
             fields.problem("api_key_file", f"cannot read {key_file!r}: {reason}")
-    kind = PROVIDERS.get(provider)
+    kind = KINDS.get(provider)
     default_url = kind.default_base_url if kind else ""
     default_geocoding = kind.default_geocoding_url if kind else ""
     if kind and not default_geocoding and fields.given("geocoding_url"):
@@ -376,7 +208,7 @@ def _parse_cache(raw: Any, problems: list[str]) -> CacheConfig:
     if not isinstance(raw, dict):
         problems.append("cache: must be a mapping of settings")
         return CacheConfig()
-    fields = _Fields("cache", raw, problems)
+    fields = Fields("cache", raw, problems)
     fields.unknown_keys(_CACHE_KEYS)
     return CacheConfig(
         backend=fields.choice("backend", "memory", CACHE_BACKENDS),
@@ -456,7 +288,7 @@ def builtin_config(environ: Mapping[str, str] = os.environ) -> Config:
     gets real readings with no sign-up.
     """
     api_key = environ.get("OWM_API_KEY", "").strip()
-    owm_kind, meteo_kind = PROVIDERS["openweathermap"], PROVIDERS["open_meteo"]
+    owm_kind, meteo_kind = OPENWEATHERMAP, OPEN_METEO
     owm = ModuleConfig("openweathermap", owm_kind.name, owm_kind.default_base_url, api_key)
     meteo = ModuleConfig(
         "open_meteo",

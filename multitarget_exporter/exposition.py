@@ -5,13 +5,10 @@ OpenMetrics and gzip are negotiated from the request's headers.
 
 A probe's answer is its `probe_*` families followed by its reading's
 `weather_*` families; each family is an independent block of the format, so
-blocks encoded apart join into the bytes one encoding would give. Work that
-repeats is done once. A family that is one unlabelled gauge sample (most of
-them) is encoded by the library once per format with a marker for its value,
-and from then on is that template with the value put in, formatted by the
-library's own `floatToGoString`; labelled families are encoded by the library
-each time. And a reading keeps its encoded families, per format, for as long
-as it is cached, so a cache hit encodes only the few `probe_*` lines.
+blocks encoded apart join into the bytes one encoding would give. The
+reading's block, about thirty families, is encoded once per format and kept
+in its cache entry; a cache hit encodes only its few `probe_*` lines (which
+change with every probe).
 """
 
 from __future__ import annotations
@@ -22,7 +19,6 @@ from collections.abc import Callable, Iterable
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter.collector import probe_metrics, reading_metrics
@@ -35,11 +31,6 @@ _OPENMETRICS = "application/openmetrics-text"
 # Formats one reading keeps encoded: the library's few content types are all a
 # scraper asks for, and the bound holds whatever Accept headers arrive.
 _FORMATS_KEPT = 4
-# The value written into a family's template, found and replaced afterwards.
-_MARK = 0.123456789
-_MARK_TEXT = floatToGoString(_MARK).encode()
-_TEMPLATES_KEPT = 1024  # families x formats: about 40 x the few formats scrapers ask for
-_templates: dict[tuple[str, ...], tuple[bytes, bytes] | None] = {}
 
 
 class _Families:
@@ -54,63 +45,34 @@ class _Families:
         return self._families
 
 
-def _without_eof(encoded: bytes) -> bytes:
+def _encode(families: Iterable[Metric], encoder: Encoder) -> bytes:
+    """Families in one format, without OpenMetrics' closing line."""
+    encoded = encoder(_Families(families))
     return encoded[: -len(_EOF)] if encoded.endswith(_EOF) else encoded
 
 
-def _template(family: Metric, encoder: Encoder, content_type: str) -> tuple[bytes, bytes] | None:
-    """The family's block with its one value cut out; None if the marker is not found once."""
-    key = (content_type, family.name, family.documentation, family.type, family.unit)
-    if key in _templates:
-        return _templates[key]
-    marked = Metric(family.name, family.documentation, family.type, family.unit)
-    marked.add_sample(family.name, {}, _MARK)
-    encoded = _without_eof(encoder(_Families([marked])))
-    template = None
-    if encoded.count(_MARK_TEXT) == 1:
-        before, _, after = encoded.partition(_MARK_TEXT)
-        template = (before, after)
-    if len(_templates) < _TEMPLATES_KEPT:
-        _templates[key] = template
-    return template
-
-
-def _encode(families: Iterable[Metric], encoder: Encoder, content_type: str) -> bytes:
-    """Families in one format, without OpenMetrics' closing line."""
-    parts: list[bytes] = []
-    for family in families:
-        samples = family.samples
-        if family.type == "gauge" and len(samples) == 1:
-            sample = samples[0]
-            plain = sample.name == family.name and not sample.labels
-            if plain and sample.timestamp is None and sample.exemplar is None:
-                template = _template(family, encoder, content_type)
-                if template is not None:
-                    parts += (template[0], floatToGoString(sample.value).encode(), template[1])
-                    continue
-        parts.append(_without_eof(encoder(_Families([family]))))
-    return b"".join(parts)
-
-
-def probe_body(result: ProbeResult, encoder: Encoder, content_type: str) -> bytes:
-    """The probe's answer in one format: its `probe_*` families, then its reading's."""
-    body = _encode(probe_metrics(result), encoder, content_type)
+def probe_body(
+    result: ProbeResult, encoder: Encoder, content_type: str, kept: dict[str, bytes]
+) -> bytes:
+    """The probe's answer in one format: its `probe_*` families, then its reading's (from
+    `kept`, the reading's encodings by format, where it was encoded before)."""
+    body = _encode(probe_metrics(result), encoder)
     reading = result.reading
     if reading is not None:
-        encoded = reading.rendered.get(content_type)
+        encoded = kept.get(content_type)
         if encoded is None:
-            encoded = _encode(reading_metrics(reading), encoder, content_type)
-            if len(reading.rendered) < _FORMATS_KEPT:
-                # Two threads may both encode a new reading; they store the same bytes.
-                reading.rendered[content_type] = encoded
+            encoded = _encode(reading_metrics(reading), encoder)
+            if len(kept) < _FORMATS_KEPT:
+                # Two probes may both encode a new reading; they store the same bytes.
+                kept[content_type] = encoded
         body += encoded
     return body + _EOF if content_type.startswith(_OPENMETRICS) else body
 
 
-def probe_response(result: ProbeResult, request: Request) -> Response:
+def probe_response(result: ProbeResult, request: Request, kept: dict[str, bytes]) -> Response:
     """A finished probe encoded as the request asks."""
     encoder, content_type = choose_encoder(_header(request, "HTTP_ACCEPT"))
-    return _response(probe_body(result, encoder, content_type), content_type, request)
+    return _response(probe_body(result, encoder, content_type, kept), content_type, request)
 
 
 def metrics_response(registry: Collector, request: Request) -> Response:

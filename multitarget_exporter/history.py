@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from multitarget_exporter import offload
+from multitarget_exporter.perprocess import PerProcess, forked_since
 from multitarget_exporter.probelog import ProbeLog
 
 DEFAULT_LIMIT = 100
@@ -137,24 +138,23 @@ class SqliteHistory:
         self._lock = threading.Lock()  # the connection
         self._pending_lock = threading.Lock()
         self._pending: list[tuple[Any, ...]] = []
-        self._pid = -1
-        self._writer_pid = -1
-        self._connection: sqlite3.Connection | None = None
+        self._connection = PerProcess(self._open)  # never one inherited across a fork
+        self._writer = PerProcess(self._start_writer)
         self._writes = 0
-        self._settled_at = -1.0
         with self._connect() as connection:  # create the schema once, before workers fork
             connection.executescript(_SCHEMA)
 
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=2.0, check_same_thread=False, isolation_level=None
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=OFF")  # a lost tail on a crash is fine
+        return connection
+
     def _connect(self) -> sqlite3.Connection:
-        """This process's connection (never one inherited across a fork)."""
-        if self._connection is None or self._pid != os.getpid():
-            connection = sqlite3.connect(
-                self.path, timeout=2.0, check_same_thread=False, isolation_level=None
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=OFF")  # a lost tail on a crash is fine
-            self._connection, self._pid, self._writes = connection, os.getpid(), 0
-        return self._connection
+        """This process's connection."""
+        return self._connection.get()
 
     def record(
         self, time: float, module: str, target: str, outcome: str, duration: float, log: ProbeLog
@@ -167,18 +167,17 @@ class SqliteHistory:
             if len(self._pending) >= _PENDING_BOUND:
                 del self._pending[: len(self._pending) - _PENDING_BOUND + 1]
             self._pending.append(row)
-            if self._writer_pid != os.getpid():
-                self._start_writer()
+            self._writer.get()
 
-    def _start_writer(self) -> None:
+    def _start_writer(self) -> bool:
         """This process's writer thread, and a last flush at exit (called under the lock)."""
-        self._writer_pid = os.getpid()
         offload.start_background(self._write_forever, "history-writer")
         atexit.register(self.flush)
+        return True
 
     def _write_forever(self) -> None:
         pid = os.getpid()
-        while self._writer_pid == pid:
+        while not forked_since(pid):
             time_module.sleep(self.FLUSH_SECONDS)
             self.flush()
 
@@ -213,15 +212,6 @@ class SqliteHistory:
             if prune:
                 self._prune(connection)
 
-    def _settle(self) -> None:
-        """Before a read: this process's rows written, every other writer given a round.
-
-        The queries of one page share a wait."""
-        self.flush()
-        if time_module.monotonic() - self._settled_at > self.FLUSH_SECONDS / 2:
-            time_module.sleep(self.FLUSH_SECONDS * 1.5)
-            self._settled_at = time_module.monotonic()
-
     def _prune(self, connection: sqlite3.Connection) -> None:
         for failed in (0, 1):
             connection.execute(
@@ -231,7 +221,9 @@ class SqliteHistory:
             )
 
     def _query(self, sql: str, parameters: tuple[Any, ...]) -> list[HistoryEntry]:
-        self._settle()
+        """This process's rows are written first; other workers' within their writer's
+        `FLUSH_SECONDS`."""
+        self.flush()
         try:
             with self._lock:
                 rows = offload.blocking(_fetch_all, self._connect(), sql, parameters)

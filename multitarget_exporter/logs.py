@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from multitarget_exporter import offload
+from multitarget_exporter.perprocess import PerProcess, forked_since
 from multitarget_exporter.redact import redact
 
 LOG_LEVELS = {
@@ -102,6 +103,15 @@ class JsonFormatter(logging.Formatter):
         return redact(line, _known_secrets)
 
 
+class _Batch:
+    """Lines logged and not yet written, in one process."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+
+
 class BatchingStreamHandler(logging.StreamHandler):
     """A stream handler that writes lines in batches, not one write per line.
 
@@ -121,14 +131,14 @@ class BatchingStreamHandler(logging.StreamHandler):
         # Not the handler's own lock, which logging takes around every emit: a write
         # waiting on a slow reader must not hold up the threads that log.
         self._write_lock = threading.Lock()
-        self._reset()
-        os.register_at_fork(before=self.flush, after_in_child=self._reset)
+        self._batch = PerProcess(self._new_batch)  # a child starts with none of its parent's
+        self._closed = False
+        os.register_at_fork(before=self.flush)
 
-    def _reset(self) -> None:
-        self._lines: list[str] = []
-        self._lines_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._writer_pid = -1
+    def _new_batch(self) -> _Batch:
+        batch = _Batch()
+        offload.start_background(lambda: self._write_forever(batch), "log-writer")
+        return batch
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -136,30 +146,28 @@ class BatchingStreamHandler(logging.StreamHandler):
         except Exception:
             self.handleError(record)
             return
-        with self._lines_lock:
-            self._lines.append(line)
-            waiting = len(self._lines)
-            if self._writer_pid != os.getpid():
-                self._writer_pid = os.getpid()
-                offload.start_background(self._write_forever, "log-writer")
+        batch = self._batch.get()
+        with batch.lock:
+            batch.lines.append(line)
+            waiting = len(batch.lines)
         if record.levelno >= logging.ERROR or waiting >= self.BATCH_LINES:
             self.flush()
         elif waiting == 1:
-            self._wake.set()
+            batch.wake.set()
 
-    def _write_forever(self) -> None:
+    def _write_forever(self, batch: _Batch) -> None:
         pid = os.getpid()
-        while self._writer_pid == pid:
-            self._wake.wait()
-            self._wake.clear()
+        while not (self._closed or forked_since(pid)):
+            batch.wake.wait()
+            batch.wake.clear()
             time.sleep(self.FLUSH_SECONDS)  # let a burst gather into one write
             self.flush(offloaded=True)
 
     def close(self) -> None:
         """Write what is left and let the writer thread end (a reconfiguration replaces us)."""
         self.flush()
-        self._writer_pid = -2
-        self._wake.set()
+        self._closed = True
+        self._batch.get().wake.set()
         super().close()
 
     def flush(self, offloaded: bool = False) -> None:
@@ -167,9 +175,10 @@ class BatchingStreamHandler(logging.StreamHandler):
 
         The writer's own flushes are `offloaded`: a pipe whose reader stalls
         must not stall gevent's loop with it."""
+        batch = self._batch.get()
         with self._write_lock:  # one writer at a time keeps batches in order
-            with self._lines_lock:
-                lines, self._lines = self._lines, []
+            with batch.lock:
+                lines, batch.lines = batch.lines, []
             if not self.stream:
                 return
             try:

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from multitarget_exporter.perprocess import PerProcess
+
 T = TypeVar("T")
 
 
@@ -65,26 +67,26 @@ class Lane:
     """
 
     def __init__(self, threads: int, waiting: int) -> None:
-        self._threads = threads
         self._bound = threads + waiting
-        self._busy = 0
-        self._pool: Any = None
-        self._pid = -1
+        self._state = PerProcess(lambda: _LaneState(threads))  # a child makes its own threads
 
     def run(self, function: Callable[..., T], *args: Any) -> T:
         """`function(*args)` on this lane; Busy if the lane is full."""
         if not gevent_patched():
             return function(*args)
-        import os
-
-        if self._pid != os.getpid():  # a forked child makes its own threads
-            from gevent.threadpool import ThreadPool
-
-            self._pool, self._pid, self._busy = ThreadPool(self._threads), os.getpid(), 0
-        if self._busy >= self._bound:  # one OS thread runs every greenlet: no lock needed
+        state = self._state.get()
+        if state.busy >= self._bound:  # one OS thread runs every greenlet: no lock needed
             raise Busy
-        self._busy += 1
+        state.busy += 1
         try:
-            return self._pool.apply(function, args)
+            return state.pool.apply(function, args)
         finally:
-            self._busy -= 1
+            state.busy -= 1
+
+
+class _LaneState:
+    def __init__(self, threads: int) -> None:
+        from gevent.threadpool import ThreadPool
+
+        self.pool = ThreadPool(threads)
+        self.busy = 0

@@ -8,13 +8,13 @@ import time
 from dataclasses import replace
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import Bucket, ReadingCache, cache_key, ttl_for
+from multitarget_exporter.cache import Bucket, CacheEntry, ReadingCache, cache_key, ttl_for
 from multitarget_exporter.config import ModuleConfig
+from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import Provider
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.targets import Location
-from multitarget_exporter.upstream import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ def run_probe(
     probe_log: ProbeLog,
     cache: ReadingCache | None = None,
     bucket: Bucket | None = None,
-) -> ProbeResult:
-    """One reading within `timeout_seconds`, from the cache where it may; failures as values."""
+) -> tuple[ProbeResult, dict[str, bytes]]:
+    """One reading within `timeout_seconds`, from the cache where it may; failures as values.
+
+    With it, where the reading's metric lines are kept once encoded: its cache entry's."""
     started = time.perf_counter()
     deadline = Deadline(timeout_seconds)
     probe_log.debug(
@@ -68,10 +70,10 @@ def run_probe(
         return _fetch(provider, location, deadline, probe_log)
 
     if cache is None:
-        result, outcome = fetch(), "miss"
+        entry, outcome = CacheEntry(fetch()), "miss"
     else:
         key = cache_key(module, location)
-        result, outcome = cache.fetch_through(
+        entry, outcome = cache.fetch_through(
             key, fetch, lambda fetched: ttl_for(module, fetched), deadline
         )
         selfmetrics.CACHE_ENTRIES.set(len(cache))
@@ -81,9 +83,10 @@ def run_probe(
             "answered from the cache" if outcome == "hit" else "shared a fetch already in flight",
             cache=outcome,
         )
-    return replace(
-        result, cache_hit=outcome != "miss", duration_seconds=time.perf_counter() - started
+    result = replace(
+        entry.result, cache_hit=outcome != "miss", duration_seconds=time.perf_counter() - started
     )
+    return result, entry.encoded
 
 
 def _fetch(

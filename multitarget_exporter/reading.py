@@ -69,10 +69,6 @@ class Reading:
     # What was asked for but could not be had (say, "air_quality"): the reading
     # is served without it, and cached only briefly so the part comes back soon.
     missing: str = ""
-    # The reading's own metric lines, per exposition format, kept with it so a
-    # cached reading is encoded once rather than on every probe (exposition.py).
-    # Not part of the value: not compared, not printed, not serialised.
-    rendered: dict[str, bytes] = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,16 +17,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import redis
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import MemoryCache, Outcome, TokenBucket
-from multitarget_exporter.config import RateLimit
+from multitarget_exporter.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import Condition, Failure, FailureReason, ProbeResult, Reading
-from multitarget_exporter.upstream import Deadline
+from multitarget_exporter.singleflight import SingleFlight
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -54,18 +54,15 @@ def encode(result: ProbeResult, expires_at: float | None = None) -> bytes:
 
 
 def _reading_document(reading: Reading) -> dict[str, Any]:
-    """The reading's value fields (not its memo of rendered metrics)."""
-    return {f.name: getattr(reading, f.name) for f in dataclass_fields(reading) if f.init} | {
-        "conditions": [asdict(c) for c in reading.conditions]
-    }
+    return asdict(reading) | {"conditions": [asdict(c) for c in reading.conditions]}
 
 
-def decode(data: bytes) -> ProbeResult:
+def decode(data: bytes | str) -> ProbeResult:
     """The inverse of `encode`; ValueError for anything else."""
     return decode_entry(data)[0]
 
 
-def decode_entry(data: bytes) -> tuple[ProbeResult, float | None]:
+def decode_entry(data: bytes | str) -> tuple[ProbeResult, float | None]:
     """The result and the Unix time it expires at (None if not recorded)."""
     document = json.loads(data)
     reading = None
@@ -104,25 +101,50 @@ return taken
 """
 
 
+class _Health:
+    """Whether Redis is to be left alone for a while, after an error; logged sparingly."""
+
+    def __init__(self) -> None:
+        self._down_until = 0.0
+        self._logged_at = 0.0
+        self._lock = threading.Lock()
+
+    def down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def trouble(self, error: Exception) -> None:
+        selfmetrics.CACHE_BACKEND_ERRORS.labels("redis").inc()
+        now = time.monotonic()
+        with self._lock:
+            self._down_until = now + _BACKOFF_SECONDS
+            if now - self._logged_at < _LOG_EVERY_SECONDS:
+                return
+            self._logged_at = now
+        log.warning(
+            "redis cache unavailable; probing the upstream directly for a while",
+            extra={"fields": {"error": f"{type(error).__name__}: {error}"[:300]}},
+        )
+
+
 class RedisTokenBucket:
     """A module's budget shared through Redis; the process's own bucket when Redis is down."""
 
-    def __init__(self, cache: RedisCache, key: str, rate: RateLimit) -> None:
+    def __init__(self, client: redis.Redis, health: _Health, key: str, rate: RateLimit) -> None:
         self.rate = rate
-        self._cache = cache
+        self._health = health
         self._key = key
-        self._script = cache._client.register_script(_BUCKET_SCRIPT)
+        self._script = client.register_script(_BUCKET_SCRIPT)
         self._fallback = TokenBucket(rate)
 
     def take(self, count: int = 1) -> bool:
         count = min(count, self.rate.calls)
-        if time.monotonic() >= self._cache._down_until:
+        if not self._health.down():
             per_ms = self.rate.calls / (self.rate.period_seconds * 1000)
             args = [self.rate.calls, per_ms, count]
             try:
                 return bool(self._script(keys=[self._key], args=args))
             except redis.RedisError as error:
-                self._cache._trouble(error)
+                self._health.trouble(error)
         return self._fallback.take(count)
 
 
@@ -131,23 +153,23 @@ class RedisCache:
 
     def __init__(self, url: str, fallback_entries: int = 10000) -> None:
         self.url = url
+        # Bytes in, bytes out (no decode_responses): entries are our own JSON.
         self._client = redis.Redis.from_url(
             url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
         )
         # Results this process has had from Redis, kept until they expire there, so a
-        # hit costs no round trip; and the cache itself (single-flight) when Redis is down.
+        # hit costs no round trip; and the cache itself when Redis is down.
         self._local = MemoryCache(fallback_entries)
-        self._flights = MemoryCache(1)  # in-process single-flight in front of Redis
-        self._down_until = 0.0
-        self._logged_at = 0.0
-        self._lock = threading.Lock()
+        # In front of Redis: one process, one Redis round trip per key at a time.
+        self._flights: Flights = SingleFlight()
+        self._health = _Health()
 
     def __len__(self) -> int:
         return len(self._local)
 
     def bucket(self, name: str, rate: RateLimit) -> RedisTokenBucket:
         """The shared budget of upstream calls for `name`."""
-        return RedisTokenBucket(self, f"{PREFIX}b:{name}", rate)
+        return RedisTokenBucket(self._client, self._health, f"{PREFIX}b:{name}", rate)
 
     def fetch_through(
         self,
@@ -155,21 +177,15 @@ class RedisCache:
         fetch: Callable[[], ProbeResult],
         ttl: Callable[[ProbeResult], float],
         deadline: Deadline,
-    ) -> tuple[ProbeResult, Outcome]:
+    ) -> tuple[CacheEntry, Outcome]:
         near = self._local.get(key)
         if near is not None:
             return near, "hit"
-        if time.monotonic() < self._down_until:
+        if self._health.down():
             return self._local.fetch_through(key, fetch, ttl, deadline)
-        outcome: list[Outcome] = []
-
-        def through_redis() -> ProbeResult:
-            result, how = self._shared(key, fetch, ttl, deadline)
-            outcome.append(how)
-            return result
-
-        result, how = self._flights.fetch_through(key, through_redis, lambda _: 0.0, deadline)
-        return result, (outcome[0] if outcome and how == "miss" else how)
+        return in_flight(
+            self._flights, key, lambda: self._shared(key, fetch, ttl, deadline), deadline
+        )
 
     def _shared(
         self,
@@ -177,7 +193,7 @@ class RedisCache:
         fetch: Callable[[], ProbeResult],
         ttl: Callable[[ProbeResult], float],
         deadline: Deadline,
-    ) -> tuple[ProbeResult, Outcome]:
+    ) -> tuple[CacheEntry, Outcome]:
         result_key, lock_key, flight_key = (PREFIX + kind + key for kind in ("r:", "l:", "f:"))
         try:
             cached = self._client.get(result_key)
@@ -192,26 +208,26 @@ class RedisCache:
                 if cached is not None:
                     self._client.delete(lock_key)
                     return self._keep(key, cached, ttl), "hit"
-                result, seconds = self._lead(fetch, ttl, result_key, lock_key, flight_key)
-                self._local.store(key, result, seconds)
-                return result, "miss"
+                entry, seconds = self._lead(fetch, ttl, result_key, lock_key, flight_key)
+                self._local.store(key, entry, seconds)
+                return entry, "miss"
             waited = self._follow(key, ttl, result_key, lock_key, flight_key, deadline)
             if waited is not None:
                 return waited, "coalesced"
         except (redis.RedisError, ValueError, KeyError, TypeError) as error:
-            self._trouble(error)
+            self._health.trouble(error)
             return self._local.fetch_through(key, fetch, ttl, deadline)
         # The fetcher vanished (its lock expired) with nothing published: fetch here.
-        result = fetch()
-        return result, "miss"
+        return CacheEntry(fetch()), "miss"
 
-    def _keep(self, key: str, data: bytes, ttl: Callable[[ProbeResult], float]) -> ProbeResult:
+    def _keep(self, key: str, data: bytes | str, ttl: Callable[[ProbeResult], float]) -> CacheEntry:
         """A result read from Redis, kept here too for what is left of its time there."""
         result, expires_at = decode_entry(data)
+        entry = CacheEntry(result)
         if expires_at is not None:
             # Never longer than its own ttl, whatever another host's clock said.
-            self._local.store(key, result, min(expires_at - time.time(), ttl(result)))
-        return result
+            self._local.store(key, entry, min(expires_at - time.time(), ttl(result)))
+        return entry
 
     def _lead(
         self,
@@ -220,7 +236,7 @@ class RedisCache:
         result_key: str,
         lock_key: str,
         flight_key: str,
-    ) -> tuple[ProbeResult, float]:
+    ) -> tuple[CacheEntry, float]:
         result = fetch()
         seconds = ttl(result)
         try:
@@ -233,8 +249,8 @@ class RedisCache:
             pipe.delete(lock_key)
             pipe.execute()
         except redis.RedisError as error:
-            self._trouble(error)  # the lock expires by itself
-        return result, seconds
+            self._health.trouble(error)  # the lock expires by itself
+        return CacheEntry(result), seconds
 
     def _follow(
         self,
@@ -244,30 +260,19 @@ class RedisCache:
         lock_key: str,
         flight_key: str,
         deadline: Deadline,
-    ) -> ProbeResult | None:
+    ) -> CacheEntry | None:
         while deadline.remaining() > 0:
             time.sleep(min(_POLL_SECONDS, max(deadline.remaining(), 0)))
-            found, shared, locked = (
-                self._client.pipeline().get(result_key).get(flight_key).exists(lock_key).execute()
-            )
+            pipe = self._client.pipeline()
+            pipe.get(result_key)
+            pipe.get(flight_key)
+            pipe.exists(lock_key)
+            found, shared, locked = pipe.execute()
             if found is not None:
                 return self._keep(key, found, ttl)
             if shared is not None:
-                return decode(shared)
+                return CacheEntry(decode(shared))
             if not locked:
                 return None
         failure = Failure(FailureReason.TIMEOUT, "deadline passed waiting for another fetch")
-        return ProbeResult(None, failure)
-
-    def _trouble(self, error: Exception) -> None:
-        selfmetrics.CACHE_BACKEND_ERRORS.labels("redis").inc()
-        now = time.monotonic()
-        with self._lock:
-            self._down_until = now + _BACKOFF_SECONDS
-            if now - self._logged_at < _LOG_EVERY_SECONDS:
-                return
-            self._logged_at = now
-        log.warning(
-            "redis cache unavailable; probing the upstream directly for a while",
-            extra={"fields": {"error": f"{type(error).__name__}: {error}"[:300]}},
-        )
+        return CacheEntry(ProbeResult(None, failure))

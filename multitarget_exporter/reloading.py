@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from multitarget_exporter import offload
 from multitarget_exporter.config import ConfigError, read_file
+from multitarget_exporter.perprocess import forked_since
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -345,7 +346,7 @@ class Follower:
         self.generations.confirm(os.getpid(), self.epoch, self.served)
 
     def _follow(self) -> None:
-        while os.getpid() == self._pid:
+        while not forked_since(self._pid):
             time.sleep(POLL_SECONDS)
             now = self.generations.stamp()
             if now != self._stamp:

@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+import os
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from multitarget_exporter import __version__
 
@@ -113,3 +126,21 @@ CACHE_BACKEND_ERRORS = Counter(
     "Errors talking to the shared cache; probes then go to the upstream directly.",
     ["backend"],
 )
+
+
+_exporter_registry: Collector | None = None
+
+
+def exporter_registry() -> Collector:
+    """The process's own metrics, or, with several processes, every worker's added up."""
+    global _exporter_registry
+    if _exporter_registry is None:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            ProcessCollector(registry=registry)  # the answering process's own
+            PlatformCollector(registry=registry)
+            _exporter_registry = registry
+        else:
+            _exporter_registry = REGISTRY
+    return _exporter_registry

@@ -28,6 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import urllib3
 import urllib3.connection
@@ -35,6 +36,8 @@ import urllib3.connectionpool
 import urllib3.exceptions
 
 from multitarget_exporter import __version__, offload, selfmetrics
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.perprocess import PerProcess, forked_since
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.reading import Failure, FailureReason
 from multitarget_exporter.redact import redact
@@ -42,18 +45,6 @@ from multitarget_exporter.redact import redact
 MAX_BODY_BYTES = 1 << 20
 _READ_SIZE = 64 * 1024
 USER_AGENT = f"multitarget_exporter/{__version__}"
-
-
-class Deadline:
-    """A point in monotonic time by which the whole probe must be done."""
-
-    __slots__ = ("at",)
-
-    def __init__(self, seconds: float) -> None:
-        self.at = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return self.at - time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +68,12 @@ class _Watchdog:
         self._heap: list[tuple[float, int, socket.socket]] = []
         self._watched: set[int] = set()
         self._tickets = itertools.count()
-        self._pid = -1
+        self._running = False
 
     def watch(self, at: float, sock: socket.socket) -> int:
         with self._condition:
-            if self._pid != os.getpid():  # first use, or first use after a fork
-                self._pid = os.getpid()
-                self._heap.clear()
-                self._watched.clear()
+            if not self._running:
+                self._running = True
                 offload.start_background(self._run, "deadline-watchdog")
             ticket = next(self._tickets)
             heapq.heappush(self._heap, (at, ticket, sock))
@@ -100,7 +89,7 @@ class _Watchdog:
     def _run(self) -> None:
         pid = os.getpid()
         with self._condition:
-            while self._pid == pid:
+            while not forked_since(pid):
                 while self._heap and self._heap[0][1] not in self._watched:
                     heapq.heappop(self._heap)  # finished in time
                 if not self._heap:
@@ -118,28 +107,26 @@ class _Watchdog:
 
 
 class _ProcessState:
-    """What one process's exchanges share: the watchdog, and the running request's
-    deadline and watchdog ticket (a thread-local, so a greenlet-local under gevent).
+    """What one process's exchanges share: the watchdog, the running request's deadline
+    and watchdog ticket (a thread-local, so a greenlet-local under gevent), and the
+    connection pools.
 
     Made on first use in each process, never at import: a module imported by a
     master before it forks and patches must not hand its workers a real
     thread's lock or local, which every greenlet would share."""
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
         self.watchdog = _Watchdog()
         self.exchange = threading.local()
+        self.managers: dict[tuple[str, str], urllib3.PoolManager] = {}
+        self.managers_lock = threading.Lock()
 
 
-_state: _ProcessState | None = None
+_state = PerProcess(_ProcessState)
 
 
 def _process() -> _ProcessState:
-    global _state
-    state = _state
-    if state is None or state.pid != os.getpid():
-        state = _state = _ProcessState()
-    return state
+    return _state.get()
 
 
 class _WatchedConnectionMixin:
@@ -147,7 +134,7 @@ class _WatchedConnectionMixin:
 
     sock: socket.socket | None
 
-    def getresponse(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
         state = _process()
         deadline = getattr(state.exchange, "deadline", None)
         if deadline is not None and self.sock is not None:
@@ -174,17 +161,13 @@ class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
 _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
-_managers: dict[tuple[str, str], urllib3.PoolManager] = {}
-_managers_pid = os.getpid()
-_managers_lock = threading.Lock()
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
-def _tls_options() -> dict[str, str]:
-    """Verify upstream certificates against the system's store, or the bundle the
-    environment names (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, as requests reads them)."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    return {"cert_reqs": "CERT_REQUIRED", **({"ca_certs": bundle} if bundle else {})}
+def _ca_bundle() -> str | None:
+    """The CA bundle the environment names (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, as requests
+    reads them); None: the system's store. Upstream certificates are always verified."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
 
 
 @functools.lru_cache(maxsize=64)
@@ -192,31 +175,34 @@ def _proxy_for(scheme: str, host: str) -> str:
     """The environment's proxy for an upstream host (HTTPS_PROXY, NO_PROXY, ...), read once;
     "" for none. Targets never choose the host, so the configured few are all there are."""
     proxies = urllib.request.getproxies_environment()
-    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+    bypass = getattr(urllib.request, "proxy_bypass_environment")  # noqa: B009 - not in typeshed
+    if not proxies or bypass(host, proxies):
         return ""
     return proxies.get(scheme) or proxies.get("all") or ""
 
 
 def pool_for(name: str, scheme: str, host: str, pool_size: int = 64) -> urllib3.PoolManager:
-    """The process's pool manager for one provider and proxy (rebuilt after a fork)."""
-    global _managers_pid
+    """The process's pool manager for one provider and proxy."""
     proxy = _proxy_for(scheme, host)
-    manager = _managers.get((name, proxy))
-    if manager is not None and _managers_pid == os.getpid():
+    state = _process()
+    manager = state.managers.get((name, proxy))
+    if manager is not None:
         return manager
-    with _managers_lock:
-        if _managers_pid != os.getpid():
-            _managers.clear()
-            _managers_pid = os.getpid()
-        manager = _managers.get((name, proxy))
+    with state.managers_lock:
+        manager = state.managers.get((name, proxy))
         if manager is None:
-            options = dict(num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS)
             if proxy:
-                manager = urllib3.ProxyManager(proxy, **options, **_tls_options())
+                manager = urllib3.ProxyManager(
+                    proxy, num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS,
+                    cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle(),
+                )  # fmt: skip
             else:
-                manager = urllib3.PoolManager(**options, **_tls_options())
+                manager = urllib3.PoolManager(
+                    num_pools=4, maxsize=pool_size, retries=False, headers=_HEADERS,
+                    cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle(),
+                )  # fmt: skip
             manager.pool_classes_by_scheme = _WATCHED_POOLS
-            _managers[(name, proxy)] = manager
+            state.managers[(name, proxy)] = manager
         return manager
 
 
@@ -293,7 +279,7 @@ def get(
     try:
         exchange = _exchange_within(name, full_url, deadline, remaining, secrets, state)
         if log is not None:
-            outcome = {
+            outcome: dict[str, Any] = {
                 "status": exchange.status_code,
                 "bytes": len(exchange.body),
                 "seconds": round(time.perf_counter() - started, 6),

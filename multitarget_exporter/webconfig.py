@@ -15,8 +15,6 @@ import hmac
 import os
 import secrets
 import ssl
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import bcrypt
 
 from multitarget_exporter import offload
-from multitarget_exporter.config import ConfigError, parse_duration, parse_yaml, read_file
+from multitarget_exporter.config import ConfigError, parse_yaml, read_file
+from multitarget_exporter.ratelimit import RateLimit, TokenBucket
+from multitarget_exporter.validate import Fields, parse_duration
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -96,15 +96,8 @@ class WebConfig:
     rate_burst: int = 0
 
 
-def _mapping(value: Any, where: str, known: frozenset[str], problems: list[str]) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.append(f"{where}: must be a mapping")
-        return {}
-    for key in sorted(set(value) - known, key=str):
-        problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
-    return value
+def _mapping(value: Any, where: str, known: frozenset[str], problems: list[str]) -> Mapping:
+    return Fields.mapping(value, where, known, problems).raw
 
 
 def _inline_pem(text: Any, name: str, state_dir: str, where: str, problems: list[str]) -> str:
@@ -205,8 +198,8 @@ def _headers(raw: Any, problems: list[str]) -> dict[str, str]:
             problems.append(f"{where}: not one of {', '.join(_HEADERS)}")
         elif not isinstance(value, str):
             problems.append(f"{where}: must be a string")
-        elif _HEADERS[name] and value.lower() not in _HEADERS[name]:
-            problems.append(f"{where}: {value!r} is not one of {', '.join(_HEADERS[name])}")
+        elif (allowed := _HEADERS[name]) and value.lower() not in allowed:
+            problems.append(f"{where}: {value!r} is not one of {', '.join(allowed)}")
         elif value and "\n" not in value and "\r" not in value:
             chosen[name] = value
     return chosen
@@ -329,26 +322,6 @@ class TLSServing:
         return options
 
 
-class _TokenBucket:
-    """exporter-toolkit's limiter: one token per `interval`, at most `burst` saved up."""
-
-    def __init__(self, interval: float, burst: int) -> None:
-        self.interval, self.burst = interval, burst
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) / self.interval)
-            self.updated = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
-
-
 class WebGuard:
     """Rate limit, basic auth and extra headers around the WSGI app."""
 
@@ -370,8 +343,11 @@ class WebGuard:
             config.rate_burst,
         )
         if not same_rate:
+            # exporter-toolkit's limiter: one request per `interval`, `burst` saved up at most.
             self.bucket = (
-                _TokenBucket(config.rate_interval_seconds, config.rate_burst)
+                TokenBucket(
+                    RateLimit(config.rate_burst, config.rate_interval_seconds * config.rate_burst)
+                )
                 if config.rate_interval_seconds > 0
                 else None
             )

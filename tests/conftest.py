@@ -22,6 +22,7 @@ import requests
 
 from multitarget_exporter.logs import BatchingStreamHandler
 
+ROOT = Path(__file__).resolve().parent.parent
 # Recognisable, so a leak anywhere is found by a plain substring search.
 OWM_KEY = "IT-owm-KEY-3f9c2a7b51e8d640"
 _LISTENING = re.compile(r"Listening at: (https?)://([\d.]+):(\d+)")
@@ -236,7 +237,7 @@ def fake_upstream() -> Iterator[FakeUpstream]:
         [
             sys.executable,
             "-m",
-            "multitarget_exporter.fake_upstream",
+            "fake_upstream",
             "--port",
             "0",
             "--api-key",
@@ -246,6 +247,7 @@ def fake_upstream() -> Iterator[FakeUpstream]:
         ],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=ROOT,  # the fake lives in the checkout, not in the installed package
     )
     line = process.stdout.readline()
     if not line.startswith("listening on "):

@@ -6,7 +6,7 @@ import pytest
 import yaml
 from werkzeug.test import Client
 
-from multitarget_exporter import fake_upstream
+import fake_upstream
 from multitarget_exporter.app import ExporterApp
 from multitarget_exporter.config import parse_config
 from multitarget_exporter.probe import probe_timeout
@@ -70,14 +70,20 @@ def test_invalid_utf8_target_is_not_a_server_error(client):
 
 def test_a_provider_bug_is_a_failed_probe_not_a_500(client, monkeypatch):
     provider = client.application.state.providers["default"]
+    raised = []
 
-    def broken(location, deadline):
+    def broken(location, deadline, log):  # the real signature: a wrong one would raise too
+        raised.append(location)
         raise KeyError("surprise")
 
     monkeypatch.setattr(provider, "fetch", broken)
     response = client.get("/probe?target=Never-probed-before")
     assert response.status_code == 200
-    assert 'probe_failure_info{reason="invalid_response"} 1.0' in response.get_data(as_text=True)
+    assert len(raised) == 1  # the stub itself ran, and its KeyError is what was caught
+    text = response.get_data(as_text=True)
+    assert 'probe_failure_info{reason="invalid_response"} 1.0' in text
+    debug = client.get("/probe?target=Never-probed-again&debug=true").get_data(as_text=True)
+    assert "internal error: KeyError" in debug
 
 
 @pytest.mark.parametrize(

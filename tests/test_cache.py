@@ -7,10 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from multitarget_exporter.cache import MemoryCache, TokenBucket, ttl_for
-from multitarget_exporter.config import ModuleConfig, RateLimit
+from multitarget_exporter.cache import MemoryCache, ttl_for
+from multitarget_exporter.config import ModuleConfig
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult, Reading
-from multitarget_exporter.upstream import Deadline
 
 READING = ProbeResult(Reading(provider="test", temperature_celsius=1.0), None, 200)
 MODULE = ModuleConfig("m", "openweathermap", "http://127.0.0.1:1", cache_ttl_seconds=600)
@@ -28,7 +29,9 @@ def counting(result=READING, delay=0.0):
 
 
 def through(cache, key, fetch, ttl=600.0, seconds=5.0):
-    return cache.fetch_through(key, fetch, lambda _: ttl, Deadline(seconds))
+    """(result, outcome), as a probe sees them."""
+    entry, outcome = cache.fetch_through(key, fetch, lambda _: ttl, Deadline(seconds))
+    return entry.result, outcome
 
 
 def test_hit_within_ttl_and_refetch_after():
@@ -62,6 +65,17 @@ def test_concurrent_misses_share_one_fetch():
     assert len(calls) == 1
     assert sorted(o for _, o in outcomes).count("miss") == 1
     assert all(result is READING for result, _ in outcomes)
+
+
+def test_probes_of_one_entry_share_where_its_encodings_are_kept():
+    cache = MemoryCache()
+    fetch, _ = counting()
+    first, _ = cache.fetch_through("k", fetch, lambda _: 600.0, Deadline(5))
+    first.encoded["text/plain"] = b"kept"
+    again, outcome = cache.fetch_through("k", fetch, lambda _: 600.0, Deadline(5))
+    assert outcome == "hit" and again.encoded == {"text/plain": b"kept"}
+    other, _ = cache.fetch_through("other", fetch, lambda _: 600.0, Deadline(5))
+    assert other.encoded == {}
 
 
 def test_a_waiter_gives_up_at_its_own_deadline():

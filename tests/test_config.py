@@ -8,8 +8,8 @@ from multitarget_exporter.config import (
     builtin_config,
     load_config,
     parse_config,
-    parse_duration,
 )
+from multitarget_exporter.validate import parse_duration
 
 
 @pytest.mark.parametrize(
@@ -228,7 +228,7 @@ cache: {url: 'redis://user:pw@localhost:6380/1'}
     [(0, "0s"), (0.5, "500ms"), (10, "10s"), (600, "10m"), (5400, "1h30m"), (86400, "1d")],
 )
 def test_format_duration(seconds, text):
-    from multitarget_exporter.config import format_duration
+    from multitarget_exporter.validate import format_duration
 
     assert format_duration(seconds) == text
     assert parse_duration(text) == seconds

@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from multitarget_exporter import fake_upstream
+import fake_upstream
 
 KEY = "fake-test-key"
 

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from multitarget_exporter.history import _PRUNE_EVERY, MemoryHistory, SqliteHistory
+from multitarget_exporter.perprocess import PerProcess
 from multitarget_exporter.probelog import ProbeLog
 
 
@@ -94,7 +95,7 @@ def test_sqlite_history_survives_a_missing_directory(tmp_path):
     directory.mkdir()
     history = SqliteHistory(str(directory / "history.sqlite"), 10)
     shutil.rmtree(directory)
-    history._connection = None  # connect afresh, as a newly forked worker does
+    history._connection = PerProcess(history._open)  # connect afresh, as a new worker does
     assert history.recent(failures=True) == []  # nothing to show, and no exception
     assert history.get(1) is None
 

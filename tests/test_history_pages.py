@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from html import unescape
 
 import requests
 
+from multitarget_exporter.history import SqliteHistory
 from tests.conftest import OWM_KEY, standard_config
 
 
@@ -24,13 +26,15 @@ def fresh_get(exporter, path: str, **params) -> requests.Response:
 def test_history_links_resolve_whichever_worker_answers(exporter_factory, fake_upstream):
     exporter = exporter_factory(
         standard_config(fake_upstream.url, exporter_factory.dead_port),
-        args=["--workers", "3", "--threads", "4"],
+        args=["--workers", "3"],
     )
     failing = f"Nowhere-{uuid.uuid4().hex[:8]}"
     for _ in range(3):
         fresh_get(exporter, "/probe", target="Berlin,DE")
     fresh_get(exporter, "/probe", target=failing)
     fresh_get(exporter, "/probe", target="<script>alert(1)</script>")
+    # Each worker writes its probes within a tenth of a second; a page read does not wait.
+    time.sleep(SqliteHistory.FLUSH_SECONDS * 3)
     page = fresh_get(exporter, "/").text
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

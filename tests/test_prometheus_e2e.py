@@ -22,8 +22,8 @@ import pytest
 import requests
 import yaml
 
-from multitarget_exporter import fake_upstream as fake
-from multitarget_exporter.fake_upstream.places import KELVIN, World
+import fake_upstream as fake
+from fake_upstream.places import KELVIN, World
 from tests.conftest import free_port
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

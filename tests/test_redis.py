@@ -171,8 +171,8 @@ def test_the_rate_limit_is_one_budget_for_every_process(
 def test_a_result_published_just_before_the_lock_is_taken_costs_no_call(redis_server):
     """The race the issue's benchmark found: read (nothing), the other fetcher
     publishes and unlocks, then this process wins the lock. It must not fetch."""
+    from multitarget_exporter.deadline import Deadline
     from multitarget_exporter.rediscache import PREFIX, RedisCache
-    from multitarget_exporter.upstream import Deadline
 
     cache = RedisCache(redis_server[1])
     published = parse_current(json.loads((FIXTURES / "full.json").read_text()))
@@ -193,8 +193,8 @@ def test_a_result_published_just_before_the_lock_is_taken_costs_no_call(redis_se
         fetched.append(1)
         return published
 
-    result, outcome = cache.fetch_through("k", fetch, lambda _: 600.0, Deadline(5))
-    assert fetched == [] and outcome == "hit" and result == published
+    entry, outcome = cache.fetch_through("k", fetch, lambda _: 600.0, Deadline(5))
+    assert fetched == [] and outcome == "hit" and entry.result == published
     assert real_get(PREFIX + "l:" + "k") is None  # and the lock it took is released
 
 
@@ -202,8 +202,8 @@ def test_each_process_keeps_what_it_read_from_redis_until_it_expires_there(redis
     """A hit costs no Redis round trip once a process has the result, and never
     outlives the entry in Redis; a second process (another cache object) reads
     Redis once, then keeps its own copy."""
+    from multitarget_exporter.deadline import Deadline
     from multitarget_exporter.rediscache import PREFIX, RedisCache
-    from multitarget_exporter.upstream import Deadline
 
     url = redis_server[1]
     first, second = RedisCache(url), RedisCache(url)
@@ -224,8 +224,8 @@ def test_each_process_keeps_what_it_read_from_redis_until_it_expires_there(redis
         real_get = cache._client.get
         cache._client.get = lambda key, real_get=real_get: reads.append(key) or real_get(key)
     for cache in (first, second):
-        result, outcome = cache.fetch_through("k", fetch, ttl, Deadline(5))
-        assert outcome == "hit" and result == reading
+        entry, outcome = cache.fetch_through("k", fetch, ttl, Deadline(5))
+        assert outcome == "hit" and entry.result == reading
     assert reads == [] and fetched == [1]  # both served from their own copies
     redis.Redis.from_url(url).delete(PREFIX + "r:k")
     time.sleep(1.6)  # past the entry's expiry in Redis: the copies are gone too

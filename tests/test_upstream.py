@@ -13,8 +13,8 @@ from typing import ClassVar
 import pytest
 
 from multitarget_exporter import upstream
+from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.reading import FailureReason
-from multitarget_exporter.upstream import Deadline
 from tests.conftest import free_port
 
 

@@ -90,11 +90,6 @@ def json_answer(exchange: Exchange, secrets: tuple[str, ...]) -> Any | ProbeResu
     return document
 
 
-def ratio(percent: float | None) -> float | None:
-    """A percentage as a 0 to 1 ratio."""
-    return None if percent is None else percent / 100.0
-
-
 def invalid(detail: str, status_code: int) -> ProbeResult:
     """A failed ProbeResult for an answer that is not a usable reading."""
     return ProbeResult(None, Failure(FailureReason.INVALID_RESPONSE, detail), status_code)

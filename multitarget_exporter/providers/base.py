@@ -6,22 +6,18 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
     from multitarget_exporter.config import ModuleConfig
+    from multitarget_exporter.deadline import Deadline
+    from multitarget_exporter.kinds import ProviderKind
     from multitarget_exporter.probelog import ProbeLog
     from multitarget_exporter.reading import ProbeResult
     from multitarget_exporter.targets import Location
-    from multitarget_exporter.upstream import Deadline
 
 
 class Provider(Protocol):
     """A weather API. Built once per module and process; `fetch` is thread-safe."""
 
+    kind: ClassVar[ProviderKind]  # what the configuration knows of it (kinds.py)
     name: ClassVar[str]
-    default_base_url: ClassVar[str]
-    # Where place names are resolved, for providers that do it in a call of their
-    # own ("": the provider does not take a `geocoding_url`).
-    default_geocoding_url: ClassVar[str]
-    # Whether `air_quality: true` means anything to this provider.
-    offers_air_quality: ClassVar[bool]
 
     # Upstream calls one fetch costs, as the module's `rate_limit` counts them.
     calls_per_fetch: int

@@ -12,20 +12,18 @@ units here: hPa to Pa, % to ratios, mm of rain to metres, cm of snow to metres.
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from multitarget_exporter import upstream
+from multitarget_exporter import units, upstream
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.kinds import OPEN_METEO, ProviderKind
 from multitarget_exporter.providers import wmo
 from multitarget_exporter.providers.answers import (
     error_detail,
     invalid,
     json_answer,
     number,
-    ratio,
     text,
 )
 from multitarget_exporter.providers.regions import country_matches, state_matches
@@ -36,15 +34,13 @@ from multitarget_exporter.reading import (
     Reading,
     dew_point_celsius,
 )
+from multitarget_exporter.store import ExpiringStore
 from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceName, PostalCode
 
 if TYPE_CHECKING:
     from multitarget_exporter.config import ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
 
-HECTOPASCAL = 100.0
-MILLIMETRES_PER_METRE = 1000.0
-CENTIMETRES_PER_METRE = 100.0
 
 CURRENT = (
     "temperature_2m",
@@ -63,9 +59,6 @@ CURRENT = (
 HOURLY = ("rain", "showers", "snowfall")
 DAILY = ("sunrise", "sunset")
 
-# Metres per second in one unit of each wind speed unit Open-Meteo can answer in.
-# We ask for m/s; the units the answer declares are honoured all the same.
-WIND_UNITS = {"m/s": 1.0, "km/h": 1 / 3.6, "mp/h": 0.44704, "mph": 0.44704, "kn": 0.514444}
 
 GEOCODE_TTL_SECONDS = 86400.0
 GEOCODE_MAX_ENTRIES = 10000
@@ -169,25 +162,23 @@ def _first_daily(document: dict[str, Any], variable: str) -> float | None:
 
 
 def _wind(document: dict[str, Any], variable: str) -> float | None:
-    """A wind speed in m/s, converted from the unit the answer declares (m/s if none)."""
+    """A wind speed in m/s, converted from the unit the answer declares (m/s if none): we
+    ask for m/s, and honour what the answer says all the same."""
     value = number(document.get("current"), variable)
-    unit = text(document, "current_units", variable) or "m/s"
-    factor = WIND_UNITS.get(unit)
-    if value is None or factor is None:
-        return None
-    return round(value * factor, 3)
+    return units.metres_per_second(value, text(document, "current_units", variable) or "m/s")
 
 
-def _precipitation(document: dict[str, Any], now: float | None) -> tuple[dict, dict]:
-    rain_parts = [_at_hour(document, variable, now) for variable in ("rain", "showers")]
-    rain = {}
-    if any(part is not None for part in rain_parts):
-        millimetres = sum(part for part in rain_parts if part is not None)
-        rain["1h"] = round(millimetres / MILLIMETRES_PER_METRE, 9)
-    snow = {}
+def _precipitation(
+    document: dict[str, Any], now: float | None
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The past hour's rain (rain plus showers) and snow (reported in centimetres)."""
+    parts = [_at_hour(document, variable, now) for variable in ("rain", "showers")]
+    known = [part for part in parts if part is not None]
+    rain = units.precipitation({"1h": sum(known) if known else None})
     centimetres = _at_hour(document, "snowfall", now)
-    if centimetres is not None:
-        snow["1h"] = round(centimetres / CENTIMETRES_PER_METRE, 9)
+    snow = units.precipitation(
+        {"1h": None if centimetres is None else centimetres * units.MILLIMETRES_PER_CENTIMETRE}
+    )
     return rain, snow
 
 
@@ -209,7 +200,7 @@ def parse_forecast(
     temperature = number(current, "temperature_2m")
     if temperature is None:
         return invalid("answer has no current.temperature_2m", status_code)
-    humidity = ratio(number(current, "relative_humidity_2m"))
+    humidity = units.ratio(number(current, "relative_humidity_2m"))
     dew_point = number(current, "dew_point_2m")
     if dew_point is None and humidity is not None:
         dew_point = dew_point_celsius(temperature, humidity)
@@ -231,12 +222,12 @@ def parse_forecast(
         apparent_temperature_celsius=number(current, "apparent_temperature"),
         dew_point_celsius=dew_point,
         relative_humidity_ratio=humidity,
-        pressure_pascals=None if sea_level is None else sea_level * HECTOPASCAL,
-        ground_pressure_pascals=None if ground is None else ground * HECTOPASCAL,
+        pressure_pascals=units.pascals(sea_level),
+        ground_pressure_pascals=units.pascals(ground),
         wind_speed_meters_per_second=_wind(document, "wind_speed_10m"),
         wind_gust_meters_per_second=_wind(document, "wind_gusts_10m"),
         wind_direction_degrees=number(current, "wind_direction_10m"),
-        cloud_cover_ratio=ratio(number(current, "cloud_cover")),
+        cloud_cover_ratio=units.ratio(number(current, "cloud_cover")),
         visibility_meters=number(current, "visibility"),
         rain_meters=rain,
         snow_meters=snow,
@@ -253,50 +244,23 @@ def parse_forecast(
     return ProbeResult(reading, None, status_code)
 
 
-class _Places:
-    """Geocoded places for a day, least recently used out past a bound."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[float, Place]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Place | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] <= time.monotonic():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: str, place: Place) -> None:
-        with self._lock:
-            self._entries[key] = (time.monotonic() + GEOCODE_TTL_SECONDS, place)
-            self._entries.move_to_end(key)
-            while len(self._entries) > GEOCODE_MAX_ENTRIES:
-                self._entries.popitem(last=False)
-
-
 class OpenMeteo:
     """Current conditions from Open-Meteo: one forecast call per probe, geocoding once a day."""
 
-    name: ClassVar[str] = "open_meteo"
-    default_base_url: ClassVar[str] = "https://api.open-meteo.com"
-    default_geocoding_url: ClassVar[str] = "https://geocoding-api.open-meteo.com"
-    offers_air_quality: ClassVar[bool] = False
+    kind: ClassVar[ProviderKind] = OPEN_METEO
+    name: ClassVar[str] = OPEN_METEO.name
 
     def __init__(self, module: ModuleConfig) -> None:
         self._forecast_url = f"{module.base_url}/v1/forecast"
-        geocoding = module.geocoding_url or self.default_geocoding_url
+        geocoding = module.geocoding_url or self.kind.default_geocoding_url
         self._search_url = f"{geocoding}/v1/search"
         self._language = module.language
         # A key is only for Open-Meteo's commercial API (customer-api.open-meteo.com).
         self._key = {"apikey": module.api_key} if module.api_key else {}
         self._secrets = (module.api_key,) if module.api_key else ()
         self._upstream = upstream.Upstream(self.name, self._secrets)
-        self._places = _Places()
+        # Geocoded places for a day, least recently used out past a bound.
+        self._places: ExpiringStore[Place] = ExpiringStore(GEOCODE_MAX_ENTRIES)
         self.calls_per_fetch = 1
 
     def unsupported(self, location: Location) -> str | None:
@@ -307,7 +271,7 @@ class OpenMeteo:
             )
         return None
 
-    def fetch(self, location: Location, deadline: upstream.Deadline, log: ProbeLog) -> ProbeResult:
+    def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
         place = None
         if isinstance(location, Coordinates):
             latitude, longitude = location.latitude, location.longitude
@@ -328,7 +292,7 @@ class OpenMeteo:
         return parse_forecast(document, exchange.status_code, place)
 
     def _geocode(
-        self, location: PlaceName | PostalCode, deadline: upstream.Deadline, log: ProbeLog
+        self, location: PlaceName | PostalCode, deadline: Deadline, log: ProbeLog
     ) -> Place | ProbeResult:
         key = f"{self._language}|{location.key}"
         cached = self._places.get(key)
@@ -353,5 +317,5 @@ class OpenMeteo:
             failure = Failure(FailureReason.NOT_FOUND, "geocoding found no such place")
             return ProbeResult(None, failure, exchange.status_code)
         log.debug("geocoded", name=place.name, latitude=place.latitude, longitude=place.longitude)
-        self._places.put(key, place)
+        self._places.put(key, place, GEOCODE_TTL_SECONDS)
         return place

@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from multitarget_exporter import upstream
+from multitarget_exporter import units, upstream
+from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.kinds import OPENWEATHERMAP, ProviderKind
 from multitarget_exporter.providers.answers import (
     invalid,
     json_answer,
     number,
-    ratio,
     text,
 )
 from multitarget_exporter.reading import (
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
     from multitarget_exporter.config import ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
 
-HECTOPASCAL = 100.0
-MILLIMETRES_PER_METRE = 1000.0
-GRAMS_PER_MICROGRAM = 1e-6
 POLLUTANTS = ("co", "no", "no2", "o3", "so2", "pm2_5", "pm10", "nh3")
 AIR_QUALITY = "air_quality"
 _MAX_CONDITIONS = 16
@@ -55,16 +53,6 @@ def query_for(location: Location) -> dict[str, str]:
         case PostalCode(code=code, country=country):
             return {"zip": f"{code},{country}" if country else code}
     raise TypeError(f"not a Location: {location!r}")
-
-
-def _precipitation(document: dict[str, Any], kind: str) -> dict[str, float]:
-    windows = {}
-    for window in ("1h", "3h"):
-        millimetres = number(document, kind, window)
-        if millimetres is not None and millimetres >= 0:
-            # to the micrometre (the upstream reports 0.01 mm), dropping float noise
-            windows[window] = round(millimetres / MILLIMETRES_PER_METRE, 9)
-    return windows
 
 
 def _conditions(document: dict[str, Any]) -> tuple[Condition, ...]:
@@ -103,7 +91,7 @@ def parse_current(document: Any, status_code: int = 200) -> ProbeResult:
     temperature = number(document, "main", "temp")
     if temperature is None:
         return invalid("answer has no main.temp", status_code)
-    humidity = ratio(number(document, "main", "humidity"))
+    humidity = units.ratio(number(document, "main", "humidity"))
     sea_level = number(document, "main", "sea_level")
     if sea_level is None:
         sea_level = number(document, "main", "pressure")
@@ -116,15 +104,15 @@ def parse_current(document: Any, status_code: int = 200) -> ProbeResult:
         temperature_max_celsius=number(document, "main", "temp_max"),
         dew_point_celsius=None if humidity is None else dew_point_celsius(temperature, humidity),
         relative_humidity_ratio=humidity,
-        pressure_pascals=None if sea_level is None else sea_level * HECTOPASCAL,
-        ground_pressure_pascals=None if ground is None else ground * HECTOPASCAL,
+        pressure_pascals=units.pascals(sea_level),
+        ground_pressure_pascals=units.pascals(ground),
         wind_speed_meters_per_second=number(document, "wind", "speed"),
         wind_gust_meters_per_second=number(document, "wind", "gust"),
         wind_direction_degrees=number(document, "wind", "deg"),
-        cloud_cover_ratio=ratio(number(document, "clouds", "all")),
+        cloud_cover_ratio=units.ratio(number(document, "clouds", "all")),
         visibility_meters=number(document, "visibility"),
-        rain_meters=_precipitation(document, "rain"),
-        snow_meters=_precipitation(document, "snow"),
+        rain_meters=units.precipitation({w: number(document, "rain", w) for w in ("1h", "3h")}),
+        snow_meters=units.precipitation({w: number(document, "snow", w) for w in ("1h", "3h")}),
         conditions=_conditions(document),
         observation_timestamp_seconds=_timestamp(document, "dt"),
         sunrise_timestamp_seconds=_timestamp(document, "sys", "sunrise"),
@@ -150,17 +138,15 @@ def parse_air(document: Any) -> tuple[float, dict[str, float]] | str:
     for pollutant in POLLUTANTS:  # only the known ones: label values stay bounded
         micrograms = number(entries[0], "components", pollutant)
         if micrograms is not None and micrograms >= 0:
-            pollutants[pollutant] = round(micrograms * GRAMS_PER_MICROGRAM, 12)
+            pollutants[pollutant] = units.grams(micrograms)
     return index, pollutants
 
 
 class OpenWeatherMap:
     """Current weather from OpenWeatherMap: one call per probe, two with air quality."""
 
-    name: ClassVar[str] = "openweathermap"
-    default_base_url: ClassVar[str] = "https://api.openweathermap.org"
-    default_geocoding_url: ClassVar[str] = ""  # `q=`, `id=` and `zip=` resolve in the call
-    offers_air_quality: ClassVar[bool] = True
+    kind: ClassVar[ProviderKind] = OPENWEATHERMAP
+    name: ClassVar[str] = OPENWEATHERMAP.name
 
     def __init__(self, module: ModuleConfig) -> None:
         self._url = f"{module.base_url}/data/2.5/weather"
@@ -173,7 +159,7 @@ class OpenWeatherMap:
     def unsupported(self, location: Location) -> str | None:
         return None  # every target form has an OWM query
 
-    def fetch(self, location: Location, deadline: upstream.Deadline, log: ProbeLog) -> ProbeResult:
+    def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
         params = {**query_for(location), **self._common}
         exchange = self._upstream.get("weather", self._url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
@@ -184,7 +170,7 @@ class OpenWeatherMap:
             return result
         return replace(result, reading=self._with_air(result.reading, deadline, log))
 
-    def _with_air(self, reading: Reading, deadline: upstream.Deadline, log: ProbeLog) -> Reading:
+    def _with_air(self, reading: Reading, deadline: Deadline, log: ProbeLog) -> Reading:
         """The reading with its air quality, or marked as missing it (the weather still counts)."""
         if reading.latitude_degrees is None or reading.longitude_degrees is None:
             why = "the weather answer has no coordinates to ask about"

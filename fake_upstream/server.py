@@ -27,8 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from multitarget_exporter.fake_upstream import places
-from multitarget_exporter.fake_upstream.places import World
+from fake_upstream import places
+from fake_upstream.places import World
 
 FAULTS = (
     "hang",  # accept, read the request, never answer (until `delay` or shutdown)

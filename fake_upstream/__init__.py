@@ -1,9 +1,9 @@
 """A fake OpenWeatherMap and Open-Meteo for tests, benchmarks and demos.
 
-python -m multitarget_exporter.fake_upstream --port 8080
+python -m fake_upstream --port 8080
 """
 
-from multitarget_exporter.fake_upstream.server import (
+from fake_upstream.server import (
     DEFAULT_API_KEY,
     FAULTS,
     FakeServer,

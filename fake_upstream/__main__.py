@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 
-from multitarget_exporter.fake_upstream.server import (
+from fake_upstream.server import (
     DEFAULT_API_KEY,
     FAULTS,
     FaultRule,
@@ -22,7 +22,7 @@ from multitarget_exporter.fake_upstream.server import (
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multitarget_exporter.fake_upstream",
+        prog="python -m fake_upstream",
         description="A fake OpenWeatherMap and Open-Meteo on loopback, with injectable faults.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")

@@ -1,0 +1,36 @@
+"""What the configuration needs to know of each provider, and nothing more.
+
+The configuration validates `provider:` names and fills in default URLs
+from here, without importing any provider's code (and with it urllib3 and
+prometheus_client, which must not load before the CLI has set up
+multiprocess metrics). A provider's class takes its facts from its entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKind:
+    """A provider's static facts."""
+
+    name: str
+    default_base_url: str
+    # Where place names are resolved in a call of their own ("": the provider takes
+    # no `geocoding_url`).
+    default_geocoding_url: str = ""
+    # Whether `air_quality: true` means anything to this provider.
+    offers_air_quality: bool = False
+
+
+OPENWEATHERMAP = ProviderKind(
+    "openweathermap",
+    "https://api.openweathermap.org",
+    offers_air_quality=True,  # `q=`, `id=` and `zip=` resolve in the weather call itself
+)
+OPEN_METEO = ProviderKind(
+    "open_meteo", "https://api.open-meteo.com", "https://geocoding-api.open-meteo.com"
+)
+
+KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (OPENWEATHERMAP, OPEN_METEO)}
