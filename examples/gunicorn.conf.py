@@ -5,7 +5,8 @@
 
 The settings are the embedded server's own (`multitarget_exporter.serving`):
 gevent workers, so slow clients and a stuck upstream cannot starve scrapes.
-MULTITARGET_EXPORTER_WORKER_CLASS=gthread picks a thread pool instead.
+MULTITARGET_EXPORTER_WORKER_CLASS=gthread picks a thread pool instead (set it
+here rather than with -k, so that the master is patched for gevent or not at all).
 
 Several workers share one directory: prometheus_client's multiprocess mode adds
 their metrics up on /metrics, the probe history is shared so its links work
@@ -16,15 +17,21 @@ emptyDir), or let this file make a private one that it removes at exit.
 """
 
 import os
-import shutil
-import tempfile
 
-from multitarget_exporter import serving
-from multitarget_exporter.logs import logging_dict
-
-# gevent's worker patches the standard library in each worker, before the app
-# is built there (no --preload), so the app's locks and locals are gevent's.
+# Pick the worker class here, not with -k: under gevent the standard library is
+# patched first of all, in the master too, so that no lock, socket or thread
+# (the log writer's, say) exists unpatched when gevent's worker starts.
 worker_class = os.environ.get("MULTITARGET_EXPORTER_WORKER_CLASS", "gevent")
+if worker_class == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+from multitarget_exporter import serving  # noqa: E402
+from multitarget_exporter.logs import logging_dict  # noqa: E402
 
 # gunicorn reads this file again on SIGHUP: keep the directory made the first time.
 _given = os.environ.get("MULTITARGET_EXPORTER_STATE_DIR")

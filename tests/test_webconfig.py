@@ -402,23 +402,11 @@ def test_bcrypt_checks_do_not_stall_other_requests(exporter_factory, fake_upstre
     assert still_guessing, "the checks above were not made while bcrypt ran"
 
 
-def test_a_rotated_certificate_is_served_after_a_reload(
-    exporter_factory, fake_upstream, tmp_path, certificate
-):
+def test_a_rotated_certificate_is_served_after_a_reload(tls_exporter):
     import ssl
 
-    cert, key = certificate
-    served_cert, served_key = tmp_path / "served-cert.pem", tmp_path / "served-key.pem"
-    served_cert.write_bytes(cert.read_bytes())
-    served_key.write_bytes(key.read_bytes())
-    path = web_config(
-        tmp_path, f"tls_server_config:\n  cert_file: {served_cert}\n  key_file: {served_key}\n"
-    )
-    exporter = exporter_factory(
-        standard_config(fake_upstream.url, exporter_factory.dead_port),
-        args=["--web.config.file", path, "--workers", "2"],
-        verify=str(cert),
-    )
+    exporter = tls_exporter
+    served_cert, served_key = exporter.served
     host, port = exporter.url.removeprefix("https://").split(":")
     before = ssl.get_server_certificate((host, int(port)))
     make_certificate(served_cert, served_key)

@@ -115,20 +115,18 @@ def test_the_example_gunicorn_conf_serves_gevent_and_reloads_in_place(
     extra = "  later:\n    provider: open_meteo\n    base_url: " + fake_upstream.url + "\n"
     config.write_text(config.read_text() + extra)
     assert exporter.request("POST", "/-/reload").status_code == 200
-    for _ in range(9):  # every worker, the moment the reload answered
-        answer = requests.get(
-            f"{exporter.url}/probe",
-            params={"target": "52.52,13.41", "module": "later"},
-            timeout=10,
-            headers={"Connection": "close"},
-        )
-        assert answer.status_code == 200, answer.text
+    assert_every_worker_serves_later(exporter)  # the moment the reload answered
     # SIGHUP with a broken file: gunicorn restarts the workers, on the last good file.
     config.write_text("modules: [broken")
     exporter.process.send_signal(signal.SIGHUP)
     time.sleep(3)
     assert exporter.process.poll() is None
-    for _ in range(9):
+    assert_every_worker_serves_later(exporter)
+    assert "is not valid YAML" in exporter.log_text()
+
+
+def assert_every_worker_serves_later(exporter) -> None:
+    for _ in range(9):  # fresh connections, spread over the workers
         answer = requests.get(
             f"{exporter.url}/probe",
             params={"target": "52.52,13.41", "module": "later"},
@@ -136,4 +134,3 @@ def test_the_example_gunicorn_conf_serves_gevent_and_reloads_in_place(
             headers={"Connection": "close"},
         )
         assert answer.status_code == 200, answer.text
-    assert "is not valid YAML" in exporter.log_text()
