@@ -27,6 +27,8 @@ KEEPALIVE_SECONDS = 10
 # Connections one gevent worker serves at once; past it, new ones wait in
 # the listen backlog. 1,000 hostile connections still leave room for scrapes.
 WORKER_CONNECTIONS = 4096
+# The longest a connection waits for its turn after each request (post_request).
+YIELD_SECONDS = 0.05
 # gthread only (a user's own gunicorn, or --worker-class gthread): threads a worker.
 DEFAULT_THREADS = 128
 WORKER_CLASSES = ("gevent", "gthread")
@@ -70,18 +72,24 @@ def settings(
 
 
 def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
-    """After each request, let the other connections' greenlets run.
+    """After each request, let every other connection go first.
 
     gevent's worker serves a kept-alive connection's next request at once
     when its bytes are already there, without yielding: one busy client
-    then holds the loop for as long as it keeps sending, and every other
-    connection waits (a p99 of hundreds of milliseconds under wrk). One
-    yield per request takes turns fairly.
+    then holds the loop for as long as it keeps sending. Yielding with
+    `gevent.sleep(0)` is not enough under load: the greenlets that yielded
+    run again before the loop polls for I/O, so connections whose request
+    just arrived wait behind them (a p99 of about 200 ms at 64 connections).
+    `gevent.idle()` waits until the loop has nothing else to do, I/O
+    included, so connections take turns (p99 about 30 ms, same throughput;
+    docs/benchmarks.md). Never longer than `YIELD_SECONDS`: a loop that is
+    never idle (a flood of other clients) must not hold a scrape's connection.
     """
     if gevent_patched():
         import gevent
 
-        gevent.sleep(0)
+        with gevent.Timeout(YIELD_SECONDS, False):
+            gevent.idle()
 
 
 def raise_open_file_limit(worker_connections: int) -> int:
