@@ -794,7 +794,8 @@ def render(report: dict, args) -> str:
         "round; every process (wrk, the fake upstream, the services) on this one machine",
         "- ours: the CLI's embedded gunicorn, measured with gevent workers (the default: "
         f"{WORKER_CONNECTIONS:,} connections a worker, a request head bounded by the "
-        f"{KEEPALIVE_SECONDS} s keepalive, one yield after every request) and with gthread "
+        f"{KEEPALIVE_SECONDS} s keepalive, a wait for the loop to be idle after every "
+        "request) and with gthread "
         f"workers (`--worker-class gthread --threads {GTHREAD_THREADS}`, a thread pool); "
         "log level `info` (one line per probe), the defaults for everything else; "
         "the cache-miss module has `cache_ttl: 0`, so every probe calls the upstream",
