@@ -248,6 +248,16 @@ def read_file(path: str) -> bytes:
         raise ConfigError([f"cannot read {path}: {error.strerror}"]) from None
 
 
+def write_private_file(path: str, text: str) -> None:
+    """Write `path` whole or not at all (a reader sees the old file or the new one),
+    readable by this user only: generations and inline certificates hold secrets."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
 def parse_yaml(text: bytes, path: str) -> Any:
     """A YAML document, or ConfigError with one line saying why it is not one."""
     try:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from multitarget_exporter import offload
-from multitarget_exporter.config import ConfigError, read_file
+from multitarget_exporter.config import ConfigError, read_file, write_private_file
 from multitarget_exporter.perprocess import forked_since
 
 log = logging.getLogger("multitarget_exporter")
@@ -132,8 +132,8 @@ class Generations:
 
     def publish(self, generation: Generation) -> None:
         """Make `generation` the current one (atomically: readers see old or new, whole)."""
-        _replace(self._current, generation.to_json())
-        _replace(self._stamp, f"{generation.epoch}:{generation.number}")
+        write_private_file(self._current, generation.to_json())
+        write_private_file(self._stamp, f"{generation.epoch}:{generation.number}")
 
     def confirm(
         self, pid: int, epoch: int, number: int, failed: int = 0, problem: str = ""
@@ -141,7 +141,7 @@ class Generations:
         """Note that worker `pid` of master `epoch` serves generation `number` (and could
         not take generation `failed`, for `problem`)."""
         document = {"epoch": epoch, "number": number, "failed": failed, "problem": problem}
-        _replace(os.path.join(self._workers, str(pid)), json.dumps(document))
+        write_private_file(os.path.join(self._workers, str(pid)), json.dumps(document))
 
     def forget(self, pid: int) -> None:
         """A worker is gone: nobody waits for its confirmation."""
@@ -194,15 +194,6 @@ class Generations:
             yield
         finally:
             os.close(descriptor)  # releases the lock
-
-
-def _replace(path: str, text: str) -> None:
-    """Write `path` whole or not at all, readable by this user only."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
 
 
 def _check_private(path: str) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import bcrypt
 
 from multitarget_exporter import offload
-from multitarget_exporter.config import ConfigError, parse_yaml, read_file
+from multitarget_exporter.config import ConfigError, parse_yaml, read_file, write_private_file
 from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.validate import Fields, parse_duration
 
@@ -110,11 +110,7 @@ def _inline_pem(text: Any, name: str, state_dir: str, where: str, problems: list
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = os.path.join(state_dir, f"{name}-{digest}.pem")
     if not os.path.exists(path):
-        temporary = f"{path}.{os.getpid()}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
+        write_private_file(path, text)
     return path
 
 
