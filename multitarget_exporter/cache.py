@@ -38,6 +38,8 @@ def cache_key(module: ModuleConfig, location: Location) -> str:
             module.geocoding_url,
             module.language,
             str(module.air_quality),
+            module.air_quality_url,
+            ",".join(horizon.label for horizon in module.forecast),
             location.key,
         )
     )

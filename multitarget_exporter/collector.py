@@ -7,6 +7,7 @@ one (which would call `collect()` at registration and keep it forever).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
@@ -74,6 +75,83 @@ _READING_GAUGES: tuple[tuple[str, str, str], ...] = (
         "Air quality index, 1 (good) to 5 (very poor), as OpenWeatherMap rates it.",
         "air_quality_index",
     ),
+    ("weather_uv_index", "UV index, with clouds.", "uv_index"),
+    ("weather_uv_index_clear_sky", "UV index under a clear sky.", "uv_index_clear_sky"),
+    (
+        "weather_precipitation_probability_ratio",
+        "Chance of precipitation in the current hour, 0 to 1.",
+        "precipitation_probability_ratio",
+    ),
+    (
+        "weather_air_quality_european_index",
+        "European air quality index (0 to 100 and beyond), as Open-Meteo gives it.",
+        "air_quality_european_index",
+    ),
+    (
+        "weather_air_quality_usa_index",
+        "US air quality index (0 to 500), as Open-Meteo gives it.",
+        "air_quality_usa_index",
+    ),
+)
+
+# (metric name, help, ForecastStep attribute) for the families labelled by `horizon`.
+_STEP_GAUGES: tuple[tuple[str, str, str], ...] = (
+    (
+        "weather_forecast_temperature_celsius",
+        "Forecast air temperature at the step containing now + horizon.",
+        "temperature_celsius",
+    ),
+    (
+        "weather_forecast_apparent_temperature_celsius",
+        "Forecast apparent (feels like) temperature at the step.",
+        "apparent_temperature_celsius",
+    ),
+    (
+        "weather_forecast_relative_humidity_ratio",
+        "Forecast relative humidity at the step, 0 to 1.",
+        "relative_humidity_ratio",
+    ),
+    (
+        "weather_forecast_precipitation_probability_ratio",
+        "Forecast chance of precipitation over the step, 0 to 1.",
+        "precipitation_probability_ratio",
+    ),
+    (
+        "weather_forecast_wind_speed_meters_per_second",
+        "Forecast wind speed at the step.",
+        "wind_speed_meters_per_second",
+    ),
+    (
+        "weather_forecast_wind_gust_meters_per_second",
+        "Forecast wind gust speed at the step.",
+        "wind_gust_meters_per_second",
+    ),
+    (
+        "weather_forecast_cloud_cover_ratio",
+        "Forecast cloud cover at the step, 0 to 1.",
+        "cloud_cover_ratio",
+    ),
+    ("weather_forecast_uv_index", "Forecast UV index at the step.", "uv_index"),
+)
+
+# (metric name, help, DailyForecast attribute) for the families labelled by `day`.
+_DAY_GAUGES: tuple[tuple[str, str, str], ...] = (
+    (
+        "weather_forecast_temperature_max_celsius",
+        "Highest temperature forecast for the local day.",
+        "temperature_max_celsius",
+    ),
+    (
+        "weather_forecast_temperature_min_celsius",
+        "Lowest temperature forecast for the local day.",
+        "temperature_min_celsius",
+    ),
+    (
+        "weather_forecast_precipitation_sum_meters",
+        "Precipitation forecast for the local day, in metres of water.",
+        "precipitation_sum_meters",
+    ),
+    ("weather_forecast_uv_index_max", "Highest UV index forecast for the day.", "uv_index_max"),
 )
 
 
@@ -114,6 +192,50 @@ def _precipitation(name: str, documentation: str, windows: dict[str, float]) -> 
     return family
 
 
+def _labelled(
+    entries: tuple[Any, ...], label: str, gauges: tuple[tuple[str, str, str], ...]
+) -> Iterator[Metric]:
+    """One family per gauge, a sample per entry that gives it, labelled by `label`; a
+    family no entry gives is left out."""
+    for name, documentation, attribute in gauges:
+        family = GaugeMetricFamily(name, documentation, labels=[label])
+        for entry in entries:
+            value = getattr(entry, attribute)
+            if value is not None:
+                family.add_metric([getattr(entry, label)], value)
+        if family.samples:
+            yield family
+
+
+def _forecast_precipitation(reading: Reading) -> Iterator[Metric]:
+    family = GaugeMetricFamily(
+        "weather_forecast_precipitation_meters",
+        "Forecast liquid-equivalent precipitation over the step (window: its length), "
+        "in metres of water.",
+        labels=["horizon", "window"],
+    )
+    for step in reading.forecast:
+        if step.precipitation_meters is not None:
+            family.add_metric([step.horizon, step.window], step.precipitation_meters)
+    if family.samples:
+        yield family
+
+
+def _forecast_conditions(reading: Reading) -> Iterator[Metric]:
+    family = GaugeMetricFamily(
+        "weather_forecast_condition_info",
+        "Forecast weather conditions at the step, 1 for each.",
+        labels=["horizon", "id", "main", "description"],
+    )
+    for step in reading.forecast:
+        for condition in step.conditions:
+            family.add_metric(
+                [step.horizon, str(condition.id), condition.main, condition.description], 1.0
+            )
+    if family.samples:
+        yield family
+
+
 def reading_metrics(reading: Reading) -> Iterator[Metric]:
     """The `weather_*` families of one reading; what the upstream omitted is left out."""
     for name, documentation, attribute in _READING_GAUGES:
@@ -135,6 +257,10 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
         for condition in reading.conditions:
             conditions.add_metric([str(condition.id), condition.main, condition.description], 1.0)
         yield conditions
+    yield from _labelled(reading.forecast, "horizon", _STEP_GAUGES)
+    yield from _forecast_precipitation(reading)
+    yield from _forecast_conditions(reading)
+    yield from _labelled(reading.daily, "day", _DAY_GAUGES)
     if reading.air_pollutants_grams_per_cubic_meter:
         pollutants = GaugeMetricFamily(
             "weather_air_pollutant_grams_per_cubic_meter",
@@ -144,6 +270,15 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
         for pollutant, grams in reading.air_pollutants_grams_per_cubic_meter.items():
             pollutants.add_metric([pollutant], grams)
         yield pollutants
+    if reading.pollen_grains_per_cubic_meter:
+        pollen = GaugeMetricFamily(
+            "weather_pollen_grains_per_cubic_meter",
+            "Pollen of one species in the air near the ground.",
+            labels=["species"],
+        )
+        for species, grains in reading.pollen_grains_per_cubic_meter.items():
+            pollen.add_metric([species], grains)
+        yield pollen
     location = GaugeMetricFamily(
         "weather_location_info",
         "The location the upstream resolved the target to.",

@@ -38,12 +38,16 @@ _MODULE_KEYS = frozenset(
         "timeout",
         "cache_ttl",
         "air_quality",
+        "air_quality_url",
+        "forecast",
         "rate_limit",
         "allowed_targets",
     }
 )
 _CACHE_KEYS = frozenset({"backend", "url", "max_entries"})
 _TOP_KEYS = frozenset({"modules", "cache"})
+MAX_HORIZONS = 8
+MAX_HORIZON_SECONDS = 120 * 3600.0
 CACHE_BACKENDS = ("memory", "redis")
 
 
@@ -53,6 +57,14 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """One `forecast` entry: the label as configured (`3h`) and its length."""
+
+    label: str
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +81,8 @@ class ModuleConfig:
     timeout_seconds: float = 10.0
     cache_ttl_seconds: float = 600.0
     air_quality: bool = False
+    air_quality_url: str = ""
+    forecast: tuple[Horizon, ...] = ()
     rate_limit: RateLimit | None = None
     allowed_targets: tuple[re.Pattern[str], ...] = ()
 
@@ -129,6 +143,8 @@ def module_view(module: ModuleConfig) -> dict[str, Any]:
             "timeout": format_duration(module.timeout_seconds),
             "cache_ttl": format_duration(module.cache_ttl_seconds),
             "air_quality": module.air_quality,
+            **({"air_quality_url": module.air_quality_url} if module.air_quality_url else {}),
+            "forecast": [horizon.label for horizon in module.forecast],
             "rate_limit": str(module.rate_limit) if module.rate_limit else None,
             "allowed_targets": [pattern.pattern for pattern in module.allowed_targets],
         }
@@ -183,6 +199,14 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         fields.problem(
             "air_quality", f"the {provider} provider has no air quality; use openweathermap"
         )
+    default_air_url = kind.default_air_quality_url if kind else ""
+    if kind and not default_air_url and fields.given("air_quality_url"):
+        fields.problem(
+            "air_quality_url",
+            f"the {provider} provider does not use an air_quality_url"
+            + (" (its air quality comes from base_url)" if kind.offers_air_quality else ""),
+        )
+    horizons = fields.durations("forecast", MAX_HORIZONS, MAX_HORIZON_SECONDS, "120h")
     language = fields.text("language", "en")
     if not _LANGUAGE.fullmatch(language):
         fields.problem("language", f"{language!r} is not a language code like en or zh_cn")
@@ -197,6 +221,8 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         timeout_seconds=fields.duration("timeout", 10.0, 0.001, 300.0),
         cache_ttl_seconds=fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0),
         air_quality=air_quality,
+        air_quality_url=fields.url("air_quality_url", default_air_url),
+        forecast=tuple(Horizon(label, seconds) for label, seconds in horizons),
         rate_limit=fields.rate("rate_limit"),
         allowed_targets=fields.patterns("allowed_targets"),
     )
@@ -305,6 +331,7 @@ def builtin_config(environ: Mapping[str, str] = os.environ) -> Config:
         meteo_kind.name,
         meteo_kind.default_base_url,
         geocoding_url=meteo_kind.default_geocoding_url,
+        air_quality_url=meteo_kind.default_air_quality_url,
     )
     default = replace(owm if api_key else meteo, name=DEFAULT_MODULE)
     modules = {"openweathermap": owm, "open_meteo": meteo, DEFAULT_MODULE: default}

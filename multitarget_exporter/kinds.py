@@ -22,6 +22,9 @@ class ProviderKind:
     default_geocoding_url: str = ""
     # Whether `air_quality: true` means anything to this provider.
     offers_air_quality: bool = False
+    # Where air quality is asked for in a call of its own ("": the provider takes no
+    # `air_quality_url`; OpenWeatherMap's lives under its base_url).
+    default_air_quality_url: str = ""
 
 
 OPENWEATHERMAP = ProviderKind(
@@ -30,7 +33,11 @@ OPENWEATHERMAP = ProviderKind(
     offers_air_quality=True,  # `q=`, `id=` and `zip=` resolve in the weather call itself
 )
 OPEN_METEO = ProviderKind(
-    "open_meteo", "https://api.open-meteo.com", "https://geocoding-api.open-meteo.com"
+    "open_meteo",
+    "https://api.open-meteo.com",
+    "https://geocoding-api.open-meteo.com",
+    offers_air_quality=True,
+    default_air_quality_url="https://air-quality-api.open-meteo.com",
 )
 
 KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (OPENWEATHERMAP, OPEN_METEO)}

@@ -7,7 +7,7 @@ providers convert into these, nothing after them knows an API's units.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -31,6 +31,36 @@ class Condition:
     id: int
     main: str
     description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastStep:
+    """The provider's forecast step that contains now + `horizon`; `None`: not given."""
+
+    horizon: str  # as configured: "3h"
+    temperature_celsius: float | None = None
+    apparent_temperature_celsius: float | None = None
+    relative_humidity_ratio: float | None = None
+    precipitation_probability_ratio: float | None = None
+    # Liquid-equivalent precipitation over the step, and the step's length ("1h", "3h").
+    precipitation_meters: float | None = None
+    window: str = ""
+    wind_speed_meters_per_second: float | None = None
+    wind_gust_meters_per_second: float | None = None
+    cloud_cover_ratio: float | None = None
+    uv_index: float | None = None
+    conditions: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DailyForecast:
+    """One local calendar day's figures: `day` is "today" or "tomorrow"."""
+
+    day: str
+    temperature_max_celsius: float | None = None
+    temperature_min_celsius: float | None = None
+    precipitation_sum_meters: float | None = None
+    uv_index_max: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +93,20 @@ class Reading:
     latitude_degrees: float | None = None
     longitude_degrees: float | None = None
     utc_offset_seconds: float | None = None
+    uv_index: float | None = None
+    uv_index_clear_sky: float | None = None
+    precipitation_probability_ratio: float | None = None
+    # One step per configured horizon the answer reaches, and today's and tomorrow's figures.
+    forecast: tuple[ForecastStep, ...] = ()
+    daily: tuple[DailyForecast, ...] = ()
     # OWM's 1 (good) to 5 (very poor), and pollutant -> grams per cubic metre
     air_quality_index: float | None = None
     air_pollutants_grams_per_cubic_meter: dict[str, float] = field(default_factory=dict)
-    # What was asked for but could not be had (say, "air_quality"): the reading
+    # Open-Meteo's European (0 to 100 and beyond) and US (0 to 500) indexes, and pollen.
+    air_quality_european_index: float | None = None
+    air_quality_usa_index: float | None = None
+    pollen_grains_per_cubic_meter: dict[str, float] = field(default_factory=dict)
+    # What was asked for but could not be had ("air_quality", "forecast"): the reading
     # is served without it, and cached only briefly so the part comes back soon.
     missing: str = ""
 
@@ -92,6 +132,14 @@ class ProbeResult:
     @property
     def success(self) -> bool:
         return self.reading is not None
+
+
+def lacking(reading: Reading, part: str) -> Reading:
+    """The reading marked as lacking `part` too (`missing` lists parts, comma-separated)."""
+    parts = [known for known in reading.missing.split(",") if known]
+    if part not in parts:
+        parts.append(part)
+    return replace(reading, missing=",".join(parts))
 
 
 def dew_point_celsius(temperature_celsius: float, relative_humidity_ratio: float) -> float | None:

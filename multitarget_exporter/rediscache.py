@@ -25,7 +25,15 @@ from multitarget_exporter import selfmetrics
 from multitarget_exporter.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.ratelimit import RateLimit, TokenBucket
-from multitarget_exporter.reading import Condition, Failure, FailureReason, ProbeResult, Reading
+from multitarget_exporter.reading import (
+    Condition,
+    DailyForecast,
+    Failure,
+    FailureReason,
+    ForecastStep,
+    ProbeResult,
+    Reading,
+)
 from multitarget_exporter.singleflight import SingleFlight
 
 log = logging.getLogger("multitarget_exporter")
@@ -54,12 +62,16 @@ def encode(result: ProbeResult, expires_at: float | None = None) -> bytes:
 
 
 def _reading_document(reading: Reading) -> dict[str, Any]:
-    return asdict(reading) | {"conditions": [asdict(c) for c in reading.conditions]}
+    return asdict(reading)  # nested steps, days and conditions as objects too
 
 
 def decode(data: bytes | str) -> ProbeResult:
     """The inverse of `encode`; ValueError for anything else."""
     return decode_entry(data)[0]
+
+
+def _conditions(documents: list[dict[str, Any]]) -> tuple[Condition, ...]:
+    return tuple(Condition(**document) for document in documents)
 
 
 def decode_entry(data: bytes | str) -> tuple[ProbeResult, float | None]:
@@ -68,7 +80,12 @@ def decode_entry(data: bytes | str) -> tuple[ProbeResult, float | None]:
     reading = None
     if document["reading"] is not None:
         fields: dict[str, Any] = dict(document["reading"])
-        fields["conditions"] = tuple(Condition(**c) for c in fields["conditions"])
+        fields["conditions"] = _conditions(fields["conditions"])
+        fields["forecast"] = tuple(
+            ForecastStep(**(step | {"conditions": _conditions(step["conditions"])}))
+            for step in fields.get("forecast", ())
+        )
+        fields["daily"] = tuple(DailyForecast(**day) for day in fields.get("daily", ()))
         reading = Reading(**fields)
     failure = None
     if document["failure"] is not None:

@@ -35,12 +35,16 @@ def metres_per_second(value: float | None, unit: str) -> float | None:
     return round(value * factor, 3)
 
 
+def metres(millimetres: float | None) -> float | None:
+    """Precipitation in metres from millimetres; None for none reported or a negative amount.
+    Rounded to the nanometre: upstreams report 0.01 mm, and float noise must not show."""
+    if millimetres is None or millimetres < 0:
+        return None
+    return round(millimetres / MILLIMETRES_PER_METRE, 9)
+
+
 def precipitation(millimetres_by_window: Mapping[str, float | None]) -> dict[str, float]:
     """Liquid-equivalent precipitation in metres per window (`1h`, `3h`), from millimetres;
-    windows not reported, or negative, are left out. Rounded to the micrometre: upstreams
-    report 0.01 mm, and float noise must not show."""
-    return {
-        window: round(millimetres / MILLIMETRES_PER_METRE, 9)
-        for window, millimetres in millimetres_by_window.items()
-        if millimetres is not None and millimetres >= 0
-    }
+    windows not reported, or negative, are left out."""
+    found = {window: metres(millimetres) for window, millimetres in millimetres_by_window.items()}
+    return {window: value for window, value in found.items() if value is not None}

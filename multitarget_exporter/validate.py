@@ -130,6 +130,37 @@ class Fields:
             return default
         return seconds
 
+    def durations(
+        self, key: str, most: int, maximum: float, maximum_text: str = ""
+    ) -> tuple[tuple[str, float], ...]:
+        """A list of at most `most` distinct durations, each above 0 and at most `maximum`
+        (said as `maximum_text`), as (the text as written, seconds)."""
+        value = self.raw.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or len(value) > most:
+            self.problem(key, f"must be a list of at most {most} durations like 3h")
+            return ()
+        found: list[tuple[str, float]] = []
+        for index, item in enumerate(value):
+            where = f"{key}[{index}]"
+            if not isinstance(item, str):
+                self.problem(where, f"must be a duration like 3h, not {item!r}")
+                continue
+            try:
+                seconds = parse_duration(item)
+            except ValueError as error:
+                self.problem(where, str(error))
+                continue
+            if not 0 < seconds <= maximum:
+                most_text = maximum_text or format_duration(maximum)
+                self.problem(where, f"{item!r} must be above 0 and at most {most_text}")
+            elif any(seconds == known for _, known in found):
+                self.problem(where, f"{item!r} is the same as an earlier entry")
+            else:
+                found.append((item.strip(), seconds))
+        return tuple(found)
+
     def boolean(self, key: str, default: bool) -> bool:
         value = self.raw.get(key)
         if value is None:

@@ -274,16 +274,69 @@ def test_module_validation_errors(settings, problem):
             "geocoding_url: 'https://g.example/?q=1'",
             "modules.m.geocoding_url: 'https://g.example/?q=1' must not",
         ),
-        (
-            "air_quality: true",
-            "modules.m.air_quality: the open_meteo provider has no air quality; use openweathermap",
-        ),
+        ("air_quality_url: air.example", "modules.m.air_quality_url: 'air.example' is not a URL"),
     ],
 )
 def test_open_meteo_module_validation_errors(settings, problem):
     with pytest.raises(ConfigError) as caught:
         parse(f"modules:\n  m:\n    provider: open_meteo\n    {settings}\n")
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        (
+            "forecast: [1h, 2h, 3h, 4h, 5h, 6h, 7h, 8h, 9h]",
+            "modules.m.forecast: must be a list of at most 8 durations like 3h",
+        ),
+        ("forecast: [0h]", "modules.m.forecast[0]: '0h' must be above 0 and at most 120h"),
+        ("forecast: [1h, 200h]", "modules.m.forecast[1]: '200h' must be above 0 and at most 120h"),
+        ("forecast: [soon]", "modules.m.forecast[0]: 'soon' is not a duration like"),
+        ("forecast: [3]", "modules.m.forecast[0]: must be a duration like 3h, not 3"),
+        ("forecast: 3h", "modules.m.forecast: must be a list of at most 8 durations"),
+        ("forecast: [1h, 60m]", "modules.m.forecast[1]: '60m' is the same as an earlier entry"),
+        (
+            "air_quality_url: https://air.example",
+            "modules.m.air_quality_url: the openweathermap provider does not use an "
+            "air_quality_url (its air quality comes from base_url)",
+        ),
+    ],
+)
+def test_forecast_and_air_quality_errors_name_the_key(settings, problem):
+    """Each bad value is a start-up error naming the module and the key."""
+    for provider in ("openweathermap", "open_meteo"):
+        if "air_quality_url" in settings and provider == "open_meteo":
+            continue
+        with pytest.raises(ConfigError) as caught:
+            parse(f"modules:\n  m:\n    provider: {provider}\n    {settings}\n")
+        assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_forecast_horizons_keep_their_labels_and_open_meteo_takes_air_quality():
+    config = parse("""
+modules:
+  om:
+    provider: open_meteo
+    forecast: [1h, 90m, 3h, 120h]
+    air_quality: true
+  om_own_air:
+    provider: open_meteo
+    air_quality: true
+    air_quality_url: http://127.0.0.1:8080/
+  owm: {provider: openweathermap, api_key: k, forecast: [12h]}
+""")
+    om = config.modules["om"]
+    assert [(h.label, h.seconds) for h in om.forecast] == [
+        ("1h", 3600),
+        ("90m", 5400),
+        ("3h", 10800),
+        ("120h", 432000),
+    ]
+    assert om.air_quality and om.air_quality_url == "https://air-quality-api.open-meteo.com"
+    assert config.modules["om_own_air"].air_quality_url == "http://127.0.0.1:8080"
+    assert config.modules["owm"].air_quality_url == ""
+    assert config.redacted()["modules"]["om"]["forecast"] == ["1h", "90m", "3h", "120h"]
 
 
 def test_open_meteo_defaults_and_optional_key():

@@ -68,9 +68,9 @@ def test_snowfall_in_centimetres_becomes_metres_and_wind_in_kmh_is_converted():
     r = reading("kmh_iso")
     assert r.wind_speed_meters_per_second == 5.0  # 18 km/h
     assert r.wind_gust_meters_per_second == 10.0
-    # ISO times (not asked for) are not guessed at: no observation time, no hour to pick.
-    assert r.observation_timestamp_seconds is None
-    assert r.snow_meters == {}
+    # ISO times (not asked for) are local times at the answer's UTC offset.
+    assert r.observation_timestamp_seconds == 1795585500  # 2026-11-25T05:45Z
+    assert r.snow_meters == {"1h": pytest.approx(0.007)}  # the 05:00 hour: 0.7 cm
     # A code the WMO table lacks keeps its number.
     assert [(c.id, c.main) for c in r.conditions] == [(4, "Unknown")]
 

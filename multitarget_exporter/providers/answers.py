@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.reading import Failure, FailureReason, ProbeResult, Reading, lacking
 from multitarget_exporter.redact import redact
 from multitarget_exporter.upstream import Exchange, reason_for_status
+
+if TYPE_CHECKING:
+    from multitarget_exporter.probelog import ProbeLog
 
 _DETAIL_LIMIT = 200
 
@@ -93,3 +96,17 @@ def json_answer(exchange: Exchange, secrets: tuple[str, ...]) -> Any | ProbeResu
 def invalid(detail: str, status_code: int) -> ProbeResult:
     """A failed ProbeResult for an answer that is not a usable reading."""
     return ProbeResult(None, Failure(FailureReason.INVALID_RESPONSE, detail), status_code)
+
+
+def why_not(result: ProbeResult) -> str:
+    """A failed ProbeResult in the log's words: `reason: detail`."""
+    failure = result.failure
+    return f"{failure.reason.value}: {failure.detail}" if failure else "no answer"
+
+
+def left_out(reading: Reading, part: str, why: str, log: ProbeLog | None) -> Reading:
+    """The reading without `part` (say, "forecast"), which the answer could not give: the
+    weather still counts; the probe's log says why, and the reading is kept briefly."""
+    if log is not None:
+        log.info(f"{part} left out; the weather is served without it", error=why)
+    return lacking(reading, part)

@@ -6,30 +6,42 @@ straight to the forecast. One forecast call asks for the current conditions
 (wind in m/s, times as Unix seconds, the place's own UTC offset), the last
 full hour's rain and snow (the `current` block's sums cover only its
 15-minute interval, a quarter of the `window="1h"` they would be shown as),
-and today's sunrise and sunset. Everything else is converted into base
-units here: hPa to Pa, % to ratios, mm of rain to metres, cm of snow to metres.
+and today's sunrise and sunset. With `forecast`, the same call asks for the
+hourly and daily variables the horizons need, no more hours and days than
+they reach; with `air_quality`, a second call to the air-quality API
+(`open_meteo_air`) adds indexes, pollutants and pollen. Everything else is
+converted into base units here: hPa to Pa, % to ratios, mm of rain to
+metres, cm of snow to metres. Times are read as Unix seconds (asked for) or
+as ISO 8601 local times at the answer's UTC offset.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import time
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multitarget_exporter import units, upstream
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.kinds import OPEN_METEO, ProviderKind
-from multitarget_exporter.providers import wmo
+from multitarget_exporter.providers import open_meteo_air, steps, wmo
 from multitarget_exporter.providers.answers import (
     error_detail,
     invalid,
     json_answer,
+    left_out,
     number,
     text,
+    why_not,
 )
 from multitarget_exporter.providers.regions import country_matches, state_matches
 from multitarget_exporter.reading import (
+    Condition,
+    DailyForecast,
     Failure,
     FailureReason,
+    ForecastStep,
     ProbeResult,
     Reading,
     dew_point_celsius,
@@ -38,7 +50,7 @@ from multitarget_exporter.store import ExpiringStore
 from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceName, PostalCode
 
 if TYPE_CHECKING:
-    from multitarget_exporter.config import ModuleConfig
+    from multitarget_exporter.config import Horizon, ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
 
 
@@ -55,9 +67,30 @@ CURRENT = (
     "cloud_cover",
     "visibility",
     "weather_code",
+    "uv_index",
+    "uv_index_clear_sky",
+    "precipitation_probability",
 )
 HOURLY = ("rain", "showers", "snowfall")
 DAILY = ("sunrise", "sunset")
+# Asked for only with `forecast`: one step per horizon, and today's and tomorrow's figures.
+FORECAST_HOURLY = (
+    "temperature_2m",
+    "apparent_temperature",
+    "relative_humidity_2m",
+    "precipitation_probability",
+    "precipitation",
+    "wind_speed_10m",
+    "wind_gusts_10m",
+    "cloud_cover",
+    "uv_index",
+    "weather_code",
+)
+FORECAST_DAILY = ("temperature_2m_max", "temperature_2m_min", "precipitation_sum", "uv_index_max")
+STEP_SECONDS = 3600.0
+STEP_WINDOW = "1h"
+FORECAST = "forecast"
+AIR_QUALITY = "air_quality"
 
 
 GEOCODE_TTL_SECONDS = 86400.0
@@ -78,17 +111,33 @@ class Place:
     longitude: float
 
 
-def forecast_query(latitude: float, longitude: float) -> dict[str, str]:
-    """The `/v1/forecast` parameters for one point."""
+def forecast_query(
+    latitude: float, longitude: float, horizons: tuple[Horizon, ...] = ()
+) -> dict[str, str]:
+    """The `/v1/forecast` parameters for one point, and for the horizons if any.
+
+    Hourly arrays start at the hour before the current one (the last full hour's
+    rain and snow). A horizon's step lies at most ceil(H) hours after the current
+    one, and its precipitation is stamped on the hour after it: so ceil(H) + 2
+    hours from the current one, and one more for clocks that differ.
+    """
+    hourly: tuple[str, ...] = HOURLY
+    daily: tuple[str, ...] = DAILY
+    hours, days = 1, 1
+    if horizons:
+        hourly = HOURLY + FORECAST_HOURLY
+        daily = DAILY + FORECAST_DAILY
+        hours = math.ceil(max(h.seconds for h in horizons) / STEP_SECONDS) + 3
+        days = 2  # today and tomorrow
     return {
         "latitude": repr(latitude),
         "longitude": repr(longitude),
         "current": ",".join(CURRENT),
-        "hourly": ",".join(HOURLY),
+        "hourly": ",".join(hourly),
         "past_hours": "1",
-        "forecast_hours": "1",
-        "daily": ",".join(DAILY),
-        "forecast_days": "1",
+        "forecast_hours": str(hours),
+        "daily": ",".join(daily),
+        "forecast_days": str(days),
         "wind_speed_unit": "ms",
         "timeformat": "unixtime",
         "timezone": "auto",
@@ -133,39 +182,115 @@ def pick_place(document: Any, location: PlaceName | PostalCode) -> Place | None:
     return None
 
 
+def _offset(document: dict[str, Any]) -> float:
+    return number(document, "utc_offset_seconds") or 0.0
+
+
+def _block(document: dict[str, Any], name: str) -> dict[str, Any]:
+    block = document.get(name)
+    return block if isinstance(block, dict) else {}
+
+
 def _at_hour(document: dict[str, Any], variable: str, now: float | None) -> float | None:
-    """An hourly value for the hour ending at or just before `now` (a preceding-hour sum)."""
-    hourly = document.get("hourly")
-    if not isinstance(hourly, dict):
-        return None
-    times, values = hourly.get("time"), hourly.get(variable)
-    if not isinstance(times, list) or not isinstance(values, list):
+    """An hourly value stamped within the hour up to `now`: the last full hour's sum (an
+    hourly sum is stamped at the end of its hour). None when no stamp is that recent."""
+    hourly = _block(document, "hourly")
+    values = hourly.get(variable)
+    if not isinstance(values, list) or now is None:
         return None
     chosen = None
-    for index, moment in enumerate(times[: len(values)]):
-        at = number(moment)
-        if at is not None and (now is None or at <= now):
+    for index, at in enumerate(steps.moments(hourly.get("time"), _offset(document))[: len(values)]):
+        if at is not None and now - STEP_SECONDS < at <= now:
             chosen = index
-    if chosen is None:
-        return None
-    value = number(values[chosen])
+    value = steps.value_at(values, chosen)
     return value if value is not None and value >= 0 else None
 
 
 def _first_daily(document: dict[str, Any], variable: str) -> float | None:
-    daily = document.get("daily")
-    values = daily.get(variable) if isinstance(daily, dict) else None
+    values = _block(document, "daily").get(variable)
     if not isinstance(values, list) or not values:
         return None
-    value = number(values[0])
-    return value if value else None
+    return steps.moment(values[0], _offset(document)) or None
 
 
-def _wind(document: dict[str, Any], variable: str) -> float | None:
-    """A wind speed in m/s, converted from the unit the answer declares (m/s if none): we
+def _wind(document: dict[str, Any], block: str, value: float | None) -> float | None:
+    """A wind speed in m/s, converted from the unit the block declares (m/s if none): we
     ask for m/s, and honour what the answer says all the same."""
-    value = number(document.get("current"), variable)
-    return units.metres_per_second(value, text(document, "current_units", variable) or "m/s")
+    declared = text(document, f"{block}_units", "wind_speed_10m") or "m/s"
+    return units.metres_per_second(value, declared)
+
+
+def _condition(code: float | None) -> tuple[Condition, ...]:
+    found = wmo.condition(int(code)) if code is not None and code.is_integer() else None
+    return (found,) if found else ()
+
+
+def _probability(percent: float | None) -> float | None:
+    ratio = units.ratio(percent)
+    return ratio if ratio is not None and 0 <= ratio <= 1 else None
+
+
+def parse_steps(
+    document: dict[str, Any], horizons: tuple[Horizon, ...], now: float
+) -> tuple[ForecastStep, ...] | str:
+    """One step per horizon the hourly block reaches (`now`: when the answer came), or why
+    the block cannot be read. An hour's precipitation is stamped on the hour after it."""
+    hourly = document.get("hourly")
+    if not isinstance(hourly, dict):
+        return "answer has no hourly block"
+    times = steps.moments(hourly.get("time"), _offset(document))
+    if not any(moment is not None for moment in times):
+        return "answer has no hourly.time"
+
+    def at(variable: str, index: int | None) -> float | None:
+        return steps.value_at(hourly.get(variable), index)
+
+    found = []
+    for horizon in horizons:
+        index = steps.step_index(times, now + horizon.seconds, STEP_SECONDS)
+        if index is None:
+            continue
+        found.append(
+            ForecastStep(
+                horizon=horizon.label,
+                temperature_celsius=at("temperature_2m", index),
+                apparent_temperature_celsius=at("apparent_temperature", index),
+                relative_humidity_ratio=units.ratio(at("relative_humidity_2m", index)),
+                precipitation_probability_ratio=_probability(
+                    at("precipitation_probability", index)
+                ),
+                precipitation_meters=units.metres(at("precipitation", index + 1)),
+                window=STEP_WINDOW,
+                wind_speed_meters_per_second=_wind(document, "hourly", at("wind_speed_10m", index)),
+                wind_gust_meters_per_second=_wind(document, "hourly", at("wind_gusts_10m", index)),
+                cloud_cover_ratio=units.ratio(at("cloud_cover", index)),
+                uv_index=at("uv_index", index),
+                conditions=_condition(at("weather_code", index)),
+            )
+        )
+    return tuple(found)
+
+
+def parse_days(document: dict[str, Any], now: float) -> tuple[DailyForecast, ...] | str:
+    """Today's and tomorrow's figures in the place's calendar, or why they cannot be read."""
+    daily = document.get("daily")
+    if not isinstance(daily, dict):
+        return "answer has no daily block"
+    times = steps.moments(daily.get("time"), _offset(document))
+    if not any(moment is not None for moment in times):
+        return "answer has no daily.time"
+    return tuple(
+        DailyForecast(
+            day=day,
+            temperature_max_celsius=steps.value_at(daily.get("temperature_2m_max"), index),
+            temperature_min_celsius=steps.value_at(daily.get("temperature_2m_min"), index),
+            precipitation_sum_meters=units.metres(
+                steps.value_at(daily.get("precipitation_sum"), index)
+            ),
+            uv_index_max=steps.value_at(daily.get("uv_index_max"), index),
+        )
+        for day, index in steps.day_indexes(times, now).items()
+    )
 
 
 def _precipitation(
@@ -183,12 +308,19 @@ def _precipitation(
 
 
 def parse_forecast(
-    document: Any, status_code: int = 200, place: Place | None = None
+    document: Any,
+    status_code: int = 200,
+    place: Place | None = None,
+    horizons: tuple[Horizon, ...] = (),
+    now: float | None = None,
+    log: ProbeLog | None = None,
 ) -> ProbeResult:
     """A decoded `/v1/forecast` answer (asked as `forecast_query` does) as a ProbeResult.
 
     `place` is the geocoded place for a named target; without it the location
-    is the forecast's own grid point, with no name.
+    is the forecast's own grid point, with no name. With `horizons`, the steps
+    they fall in from `now` (when the answer came), and today's and tomorrow's
+    figures; an answer without them is still a reading, marked as missing them.
     """
     if not isinstance(document, dict):
         return invalid("answer is not a JSON object", status_code)
@@ -196,7 +328,7 @@ def parse_forecast(
         reason = str(text(document, "reason") or "")[:200]
         failure = Failure(FailureReason.UPSTREAM_ERROR, f"answer says error: {reason}")
         return ProbeResult(None, failure, status_code)
-    current = document.get("current")
+    current = _block(document, "current")
     temperature = number(current, "temperature_2m")
     if temperature is None:
         return invalid("answer has no current.temperature_2m", status_code)
@@ -206,9 +338,7 @@ def parse_forecast(
         dew_point = dew_point_celsius(temperature, humidity)
     sea_level = number(current, "pressure_msl")
     ground = number(current, "surface_pressure")
-    code = number(current, "weather_code")
-    condition = wmo.condition(int(code)) if code is not None and code.is_integer() else None
-    observed = number(current, "time")
+    observed = steps.moment(current.get("time"), _offset(document))
     rain, snow = _precipitation(document, observed)
     if place is None:
         latitude, longitude = number(document, "latitude"), number(document, "longitude")
@@ -224,14 +354,14 @@ def parse_forecast(
         relative_humidity_ratio=humidity,
         pressure_pascals=units.pascals(sea_level),
         ground_pressure_pascals=units.pascals(ground),
-        wind_speed_meters_per_second=_wind(document, "wind_speed_10m"),
-        wind_gust_meters_per_second=_wind(document, "wind_gusts_10m"),
+        wind_speed_meters_per_second=_wind(document, "current", number(current, "wind_speed_10m")),
+        wind_gust_meters_per_second=_wind(document, "current", number(current, "wind_gusts_10m")),
         wind_direction_degrees=number(current, "wind_direction_10m"),
         cloud_cover_ratio=units.ratio(number(current, "cloud_cover")),
         visibility_meters=number(current, "visibility"),
         rain_meters=rain,
         snow_meters=snow,
-        conditions=(condition,) if condition else (),
+        conditions=_condition(number(current, "weather_code")),
         observation_timestamp_seconds=observed or None,
         sunrise_timestamp_seconds=_first_daily(document, "sunrise"),
         sunset_timestamp_seconds=_first_daily(document, "sunset"),
@@ -240,8 +370,34 @@ def parse_forecast(
         latitude_degrees=latitude,
         longitude_degrees=longitude,
         utc_offset_seconds=number(document, "utc_offset_seconds"),
+        uv_index=number(current, "uv_index"),
+        uv_index_clear_sky=number(current, "uv_index_clear_sky"),
+        precipitation_probability_ratio=_probability(number(current, "precipitation_probability")),
     )
+    if horizons:
+        moment = time.time() if now is None else now
+        reading = _with_forecast(reading, document, horizons, moment, log)
     return ProbeResult(reading, None, status_code)
+
+
+def _with_forecast(
+    reading: Reading,
+    document: dict[str, Any],
+    horizons: tuple[Horizon, ...],
+    now: float,
+    log: ProbeLog | None,
+) -> Reading:
+    """The reading with its steps and days; what the answer lacks is left out, and said."""
+    found = parse_steps(document, horizons, now)
+    days = parse_days(document, now)
+    if isinstance(found, str) or isinstance(days, str):
+        why = "; ".join(part for part in (found, days) if isinstance(part, str))
+        reading = left_out(reading, FORECAST, f"invalid_response: {why}", log)
+    return replace(
+        reading,
+        forecast=found if not isinstance(found, str) else (),
+        daily=days if not isinstance(days, str) else (),
+    )
 
 
 class OpenMeteo:
@@ -261,7 +417,9 @@ class OpenMeteo:
         self._upstream = upstream.Upstream(self.name, self._secrets)
         # Geocoded places for a day, least recently used out past a bound.
         self._places: ExpiringStore[Place] = ExpiringStore(GEOCODE_MAX_ENTRIES)
-        self.calls_per_fetch = 1
+        self._horizons = module.forecast
+        self._air_url = f"{module.air_quality_url}/v1/air-quality" if module.air_quality else ""
+        self.calls_per_fetch = 1 + bool(module.air_quality)
 
     def unsupported(self, location: Location) -> str | None:
         if isinstance(location, CityId):
@@ -284,12 +442,39 @@ class OpenMeteo:
         else:
             failure = Failure(FailureReason.INVALID_RESPONSE, "target form not supported")
             return ProbeResult(None, failure)
-        params = {**forecast_query(latitude, longitude), **self._key}
+        params = {**forecast_query(latitude, longitude, self._horizons), **self._key}
         exchange = self._upstream.get("forecast", self._forecast_url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
         if isinstance(document, ProbeResult):
             return document
-        return parse_forecast(document, exchange.status_code, place)
+        result = parse_forecast(
+            document, exchange.status_code, place, self._horizons, time.time(), log
+        )
+        if not self._air_url or result.reading is None:
+            return result
+        reading = self._with_air(result.reading, latitude, longitude, deadline, log)
+        return replace(result, reading=reading)
+
+    def _with_air(
+        self, reading: Reading, latitude: float, longitude: float, deadline: Deadline, log: ProbeLog
+    ) -> Reading:
+        """The reading with the air-quality API's figures for the point asked about, or
+        marked as missing them (the weather still counts)."""
+        params = {**open_meteo_air.air_query(latitude, longitude), **self._key}
+        exchange = self._upstream.get("air_quality", self._air_url, params, deadline, log)
+        document = json_answer(exchange, self._secrets)
+        if isinstance(document, ProbeResult):
+            return left_out(reading, AIR_QUALITY, why_not(document), log)
+        parsed = open_meteo_air.parse_air(document)
+        if isinstance(parsed, str):
+            return left_out(reading, AIR_QUALITY, f"invalid_response: {parsed}", log)
+        return replace(
+            reading,
+            air_quality_european_index=parsed.european_index,
+            air_quality_usa_index=parsed.usa_index,
+            air_pollutants_grams_per_cubic_meter=parsed.pollutants,
+            pollen_grains_per_cubic_meter=parsed.pollen,
+        )
 
     def _geocode(
         self, location: PlaceName | PostalCode, deadline: Deadline, log: ProbeLog

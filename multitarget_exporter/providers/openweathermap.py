@@ -1,30 +1,37 @@
 """OpenWeatherMap's current weather API (`/data/2.5/weather`) into a Reading.
 
 Asks with `units=metric` (Celsius, m/s) and converts the rest into base
-units: hPa to Pa, % to ratios, mm of rain and snow to metres. With
-`air_quality` on, a second call to `/data/2.5/air_pollution` for the
-reading's coordinates adds the air quality index and the pollutants
-(micrograms per cubic metre to grams); if that call fails, the weather is
-still served, without them.
+units: hPa to Pa, % to ratios, mm of rain and snow to metres. Two more calls
+for the reading's coordinates, each only when the module asks for it: with
+`forecast`, the free 5-day/3-hour forecast (`/data/2.5/forecast`) gives one
+step per horizon; with `air_quality`, `/data/2.5/air_pollution` adds the air
+quality index and the pollutants (micrograms per cubic metre to grams). If
+either call fails, the weather is still served, without that part.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multitarget_exporter import units, upstream
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.kinds import OPENWEATHERMAP, ProviderKind
+from multitarget_exporter.providers import steps
 from multitarget_exporter.providers.answers import (
     invalid,
     json_answer,
+    left_out,
     number,
     text,
+    why_not,
 )
 from multitarget_exporter.reading import (
     Condition,
     Failure,
+    ForecastStep,
     ProbeResult,
     Reading,
     dew_point_celsius,
@@ -33,12 +40,16 @@ from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceNam
 from multitarget_exporter.upstream import reason_for_status
 
 if TYPE_CHECKING:
-    from multitarget_exporter.config import ModuleConfig
+    from multitarget_exporter.config import Horizon, ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
 
 POLLUTANTS = ("co", "no", "no2", "o3", "so2", "pm2_5", "pm10", "nh3")
 AIR_QUALITY = "air_quality"
+FORECAST = "forecast"
 _MAX_CONDITIONS = 16
+STEP_SECONDS = 3 * 3600.0  # the free forecast's steps
+STEP_WINDOW = "3h"
+MAX_STEPS = 40  # five days of them: what the free forecast holds
 
 
 def query_for(location: Location) -> dict[str, str]:
@@ -55,8 +66,8 @@ def query_for(location: Location) -> dict[str, str]:
     raise TypeError(f"not a Location: {location!r}")
 
 
-def _conditions(document: dict[str, Any]) -> tuple[Condition, ...]:
-    entries = document.get("weather")
+def _conditions(document: Any) -> tuple[Condition, ...]:
+    entries = document.get("weather") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         return ()
     conditions: dict[Condition, None] = {}  # ordered and without duplicates
@@ -142,8 +153,65 @@ def parse_air(document: Any) -> tuple[float, dict[str, float]] | str:
     return index, pollutants
 
 
+def steps_needed(horizons: tuple[Horizon, ...]) -> int:
+    """How many forecast entries the horizons need: the first lies up to 3 h ahead, and a
+    step's precipitation is stamped on the entry after it; one more for clocks that differ."""
+    longest = max(horizon.seconds for horizon in horizons)
+    return min(MAX_STEPS, math.floor(longest / STEP_SECONDS) + 3)
+
+
+def _precipitation_over(entry: Any) -> float:
+    """The millimetres of rain and snow an entry says fell in the 3 hours before it
+    (0 when it names none, as OpenWeatherMap leaves out a dry step's `rain`)."""
+    parts = [number(entry, kind, STEP_WINDOW) for kind in ("rain", "snow")]
+    return sum(part for part in parts if part is not None and part >= 0)
+
+
+def parse_forecast(
+    document: Any, horizons: tuple[Horizon, ...], now: float
+) -> tuple[ForecastStep, ...] | str:
+    """A decoded `/data/2.5/forecast` answer (units=metric) as one step per horizon it
+    reaches (`now` is when the answer came), or why it cannot be read."""
+    entries = document.get("list") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not entries:
+        return "answer has no list of steps"
+    entries = entries[:MAX_STEPS]
+    times = [number(entry, "dt") for entry in entries]
+    if all(moment is None for moment in times):
+        return "answer's steps have no dt"
+    found = []
+    for horizon in horizons:
+        index = steps.step_index(times, now + horizon.seconds, STEP_SECONDS)
+        if index is None:
+            continue
+        entry = entries[index]
+        # The sum for this step is stamped on the next entry; the last step's is unknown.
+        following = entries[index + 1] if index + 1 < len(entries) else None
+        precipitation = None if following is None else units.metres(_precipitation_over(following))
+        probability = number(entry, "pop")
+        found.append(
+            ForecastStep(
+                horizon=horizon.label,
+                temperature_celsius=number(entry, "main", "temp"),
+                apparent_temperature_celsius=number(entry, "main", "feels_like"),
+                relative_humidity_ratio=units.ratio(number(entry, "main", "humidity")),
+                precipitation_probability_ratio=(
+                    probability if probability is not None and 0 <= probability <= 1 else None
+                ),
+                precipitation_meters=precipitation,
+                window=STEP_WINDOW,
+                wind_speed_meters_per_second=number(entry, "wind", "speed"),
+                wind_gust_meters_per_second=number(entry, "wind", "gust"),
+                cloud_cover_ratio=units.ratio(number(entry, "clouds", "all")),
+                conditions=_conditions(entry),
+            )
+        )
+    return tuple(found)
+
+
 class OpenWeatherMap:
-    """Current weather from OpenWeatherMap: one call per probe, two with air quality."""
+    """Current weather from OpenWeatherMap: one call per probe, and one more each for
+    a forecast and for air quality."""
 
     kind: ClassVar[ProviderKind] = OPENWEATHERMAP
     name: ClassVar[str] = OPENWEATHERMAP.name
@@ -151,10 +219,12 @@ class OpenWeatherMap:
     def __init__(self, module: ModuleConfig) -> None:
         self._url = f"{module.base_url}/data/2.5/weather"
         self._air_url = f"{module.base_url}/data/2.5/air_pollution" if module.air_quality else ""
+        self._forecast_url = f"{module.base_url}/data/2.5/forecast" if module.forecast else ""
+        self._horizons = module.forecast
         self._secrets = (module.api_key,) if module.api_key else ()
         self._upstream = upstream.Upstream(self.name, self._secrets)
         self._common = {"units": "metric", "lang": module.language, "appid": module.api_key}
-        self.calls_per_fetch = 2 if module.air_quality else 1
+        self.calls_per_fetch = 1 + bool(module.air_quality) + bool(module.forecast)
 
     def unsupported(self, location: Location) -> str | None:
         return None  # every target form has an OWM query
@@ -166,34 +236,54 @@ class OpenWeatherMap:
         if isinstance(document, ProbeResult):
             return document
         result = parse_current(document, exchange.status_code)
-        if not self._air_url or result.reading is None:
+        reading = result.reading
+        if reading is None:
             return result
-        return replace(result, reading=self._with_air(result.reading, deadline, log))
+        if self._forecast_url:
+            reading = self._with_forecast(reading, deadline, log)
+        if self._air_url:
+            reading = self._with_air(reading, deadline, log)
+        return replace(result, reading=reading)
+
+    def _coordinates(self, reading: Reading) -> dict[str, str] | None:
+        """The query for the reading's own point, where later calls ask about it."""
+        if reading.latitude_degrees is None or reading.longitude_degrees is None:
+            return None
+        return {
+            "lat": repr(reading.latitude_degrees),
+            "lon": repr(reading.longitude_degrees),
+            "appid": self._common["appid"],
+        }
+
+    def _with_forecast(self, reading: Reading, deadline: Deadline, log: ProbeLog) -> Reading:
+        """The reading with a step per horizon, or marked as missing them."""
+        point = self._coordinates(reading)
+        if point is None:
+            return left_out(reading, FORECAST, "the weather answer has no coordinates", log)
+        params = {**point, **self._common, "cnt": str(steps_needed(self._horizons))}
+        exchange = self._upstream.get("forecast", self._forecast_url, params, deadline, log)
+        document = json_answer(exchange, self._secrets)
+        if isinstance(document, ProbeResult):
+            return left_out(reading, FORECAST, why_not(document), log)
+        parsed = parse_forecast(document, self._horizons, time.time())
+        if isinstance(parsed, str):
+            return left_out(reading, FORECAST, f"invalid_response: {parsed}", log)
+        return replace(reading, forecast=parsed)
 
     def _with_air(self, reading: Reading, deadline: Deadline, log: ProbeLog) -> Reading:
         """The reading with its air quality, or marked as missing it (the weather still counts)."""
-        if reading.latitude_degrees is None or reading.longitude_degrees is None:
+        params = self._coordinates(reading)
+        if params is None:
             why = "the weather answer has no coordinates to ask about"
-        else:
-            params = {
-                "lat": repr(reading.latitude_degrees),
-                "lon": repr(reading.longitude_degrees),
-                "appid": self._common["appid"],
-            }
-            exchange = self._upstream.get("air_pollution", self._air_url, params, deadline, log)
-            document = json_answer(exchange, self._secrets)
-            parsed = document if isinstance(document, ProbeResult) else parse_air(document)
-            if isinstance(parsed, tuple):
-                index, pollutants = parsed
-                return replace(
-                    reading,
-                    air_quality_index=index,
-                    air_pollutants_grams_per_cubic_meter=pollutants,
-                )
-            if isinstance(parsed, str):
-                why = f"invalid_response: {parsed}"
-            else:
-                failure = parsed.failure
-                why = f"{failure.reason.value}: {failure.detail}" if failure else "no answer"
-        log.info("air quality left out; the weather is served without it", error=why)
-        return replace(reading, missing=AIR_QUALITY)
+            return left_out(reading, AIR_QUALITY, why, log)
+        exchange = self._upstream.get("air_pollution", self._air_url, params, deadline, log)
+        document = json_answer(exchange, self._secrets)
+        if isinstance(document, ProbeResult):
+            return left_out(reading, AIR_QUALITY, why_not(document), log)
+        parsed = parse_air(document)
+        if isinstance(parsed, str):
+            return left_out(reading, AIR_QUALITY, f"invalid_response: {parsed}", log)
+        index, pollutants = parsed
+        return replace(
+            reading, air_quality_index=index, air_pollutants_grams_per_cubic_meter=pollutants
+        )

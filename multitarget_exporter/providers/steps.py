@@ -1,0 +1,87 @@
+"""Forecast steps: which of a provider's steps a horizon falls in, and the local days.
+
+Every provider's forecast is a list of steps, each stamped with its start. A
+step covers the time from its stamp to the next step's (the last one, its
+nominal length). Horizon `H` picks the step containing now + `H`; a moment
+before the first step or after the last is in none, and its horizon is left
+out rather than extrapolated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+SECONDS_PER_DAY = 86400.0
+# Local days last 23 to 25 hours; a moment this long after today's start is tomorrow.
+_INTO_TOMORROW = 26 * 3600.0
+_ISO_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+
+
+def moment(value: Any, utc_offset_seconds: float = 0.0) -> float | None:
+    """A Unix time from an answer's time: a number as it is, or an ISO 8601 local time
+    (`2026-10-03T12:30`, `2026-10-03`) at `utc_offset_seconds`; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if not isinstance(value, str) or len(value) > 32:
+        return None
+    for layout in _ISO_FORMATS:
+        try:
+            local = datetime.strptime(value, layout).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        return local.timestamp() - utc_offset_seconds
+    return None
+
+
+def moments(values: Any, utc_offset_seconds: float = 0.0) -> list[float | None]:
+    """`moment` of each entry of a list (empty for anything but a list)."""
+    if not isinstance(values, list):
+        return []
+    return [moment(value, utc_offset_seconds) for value in values]
+
+
+def step_index(times: Sequence[float | None], at: float, length_seconds: float) -> int | None:
+    """The index of the step that contains `at`, or None.
+
+    Step i covers [times[i], the next step's time); the last one `length_seconds`.
+    Entries that are not times (None) start no step; times must ascend.
+    """
+    stamped = [(index, start) for index, start in enumerate(times) if start is not None]
+    for position, (index, start) in enumerate(stamped):
+        last = position + 1 == len(stamped)
+        end = start + length_seconds if last else stamped[position + 1][1]
+        if end <= start:
+            return None  # not ascending: no step can be trusted
+        if start <= at < end:
+            return index
+    return None
+
+
+def day_indexes(times: Sequence[float | None], now: float) -> dict[str, int]:
+    """Which daily entries are today and tomorrow, given each day's start (local midnight)."""
+    found: dict[str, int] = {}
+    today = step_index(times, now, SECONDS_PER_DAY)
+    if today is None:
+        return found
+    found["today"] = today
+    start = times[today]
+    if start is not None:
+        tomorrow = step_index(times, start + _INTO_TOMORROW, SECONDS_PER_DAY)
+        if tomorrow is not None and tomorrow != today:
+            found["tomorrow"] = tomorrow
+    return found
+
+
+def value_at(values: Any, index: int | None) -> float | None:
+    """The finite number at `index` of a list, or None."""
+    if index is None or not isinstance(values, list) or not 0 <= index < len(values):
+        return None
+    value = values[index]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
