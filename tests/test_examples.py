@@ -113,6 +113,23 @@ def test_every_example_target_is_a_valid_target_of_an_existing_module(monkeypatc
         assert provider.unsupported(location) is None, (module, target)
 
 
+def test_the_commented_options_of_the_real_configuration_are_valid(monkeypatch):
+    """The commented `forecast` and air quality lines, uncommented, still load."""
+    monkeypatch.setenv("OWM_API_KEY", "example-key")
+    text = (EXAMPLES / "multitarget_exporter.yml").read_text("utf-8")
+    option = re.compile(r"^(    )# ((?:forecast|air_quality|air_quality_url): )", re.MULTILINE)
+    uncommented = option.sub(r"\1\2", text)
+    assert len(option.findall(text)) == 4
+    config = parse_config(yaml.safe_load(uncommented))
+    owm, meteo = config.modules["default"], config.modules["open_meteo"]
+    assert [h.label for h in owm.forecast] == ["3h", "6h", "12h", "24h"]
+    assert [h.label for h in meteo.forecast] == ["1h", "3h", "6h", "12h", "24h"]
+    assert meteo.air_quality and meteo.air_quality_url == "https://air-quality-api.open-meteo.com"
+    # As shipped, they are comments: the real configuration asks for no more than before.
+    plain = load_config(str(EXAMPLES / "multitarget_exporter.yml"))
+    assert not any(m.forecast for m in plain.modules.values())
+
+
 def test_rules_pass_promtool_and_their_unit_tests():
     checked = run("promtool", "check", "rules", EXAMPLES / "rules" / "weather.rules.yml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -131,6 +148,63 @@ def test_the_rule_unit_tests_can_fail(tmp_path):
     (tmp_path / "weather.rules.yml").write_text(rules.replace(">= 20.8", ">= 30"))
     shutil.copy(EXAMPLES / "rules" / "weather.rules.test.yml", tmp_path)
     assert run("promtool", "test", "rules", "weather.rules.test.yml", cwd=tmp_path).returncode != 0
+
+
+# A changed threshold, window, horizon or hold in a weather alert fails its unit tests:
+# (alert, field, text in it, what it becomes).
+RULE_MUTATIONS = [
+    ("WeatherFrostExpected", "expr", ") < 0", ") <= 0"),
+    ("WeatherFrostExpected", "expr", 'horizon=~"', 'horizon=~".+|'),
+    ("WeatherFrostExpected", "expr", "([1-9]|1[0-2])h|", "[0-9]+h|"),
+    ("WeatherFrostExpected", "expr", "([1-9][0-9]?|[1-6][0-9][0-9]|7[01][0-9]|720)m", "[0-9]+m"),
+    ("WeatherFrostExpected", "expr", "min by", "max by"),
+    ("WeatherFrostExpected", "for", "30m", "29m"),
+    ("WeatherHeavyRainLikely", "expr", ") >= 4", ") >= 4.2"),
+    ("WeatherHeavyRainLikely", "expr", '"3h"} * 1000 / 3', '"3h"} * 1000'),
+    ("WeatherHeavyRainLikely", "expr", '"6h"} * 1000 / 6', '"6h"} * 1000 / 3'),
+    ("WeatherHeavyRainLikely", "expr", ">= 0.7", "> 0.7"),
+    ("WeatherHeavyRainLikely", "expr", ">= 0.7", ">= 0.69"),
+    ("WeatherHeavyRainLikely", "expr", "module, horizon)", "module)"),
+    ("WeatherHeavyRainLikely", "for", "15m", "16m"),
+    ("WeatherUvHigh", "expr", ">= 6", "> 6"),
+    ("WeatherUvHigh", "expr", ">= 6", ">= 5.9"),
+    ("WeatherUvHigh", "for", "15m", "14m"),
+    ("WeatherPollenHigh", "expr", ">= 90", ">= 100"),
+    ("WeatherPollenHigh", "expr", ">= 90", ">= 89"),
+    ("WeatherPollenHigh", "expr", ">= 50", "> 50"),
+    ("WeatherPollenHigh", "expr", ">= 50", ">= 49.9"),
+    ("WeatherPollenHigh", "for", "30m", "31m"),
+    ("WeatherAirQualityUnhealthy", "expr", "> 150", ">= 150"),
+    ("WeatherAirQualityUnhealthy", "expr", "> 150", "> 151"),
+    ("WeatherAirQualityUnhealthy", "expr", "> 80", ">= 80"),
+    ("WeatherAirQualityUnhealthy", "expr", '"index", "European"', '"index", "US"'),
+    ("WeatherAirQualityUnhealthy", "for", "30m", "29m"),
+]
+
+
+def _test_rules(directory: Path, rules: dict) -> subprocess.CompletedProcess:
+    """The example's rule unit tests, run on `rules` (written out as YAML)."""
+    (directory / "weather.rules.yml").write_text(yaml.safe_dump(rules, allow_unicode=True))
+    checked = run("promtool", "check", "rules", directory / "weather.rules.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    shutil.copy(EXAMPLES / "rules" / "weather.rules.test.yml", directory)
+    return run("promtool", "test", "rules", "weather.rules.test.yml", cwd=directory)
+
+
+def test_the_rules_rewritten_as_yaml_pass_their_tests(tmp_path):
+    """So that a mutation below fails for what it changes, not for the rewriting."""
+    tested = _test_rules(tmp_path, load_yaml("rules/weather.rules.yml"))
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+@pytest.mark.parametrize(("alert", "field", "old", "new"), RULE_MUTATIONS)
+def test_the_weather_alert_tests_catch_a_changed_rule(tmp_path, alert, field, old, new):
+    rules = load_yaml("rules/weather.rules.yml")
+    rule = next(r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alert)
+    assert rule[field].count(old) == 1, (alert, field, old)
+    rule[field] = rule[field].replace(old, new)
+    tested = _test_rules(tmp_path, rules)
+    assert tested.returncode != 0, tested.stdout
 
 
 def test_every_alert_has_a_unit_test():
@@ -184,8 +258,41 @@ def test_the_dashboard_is_templated_on_module_and_instance():
         "probe duration",
         "upstream calls",
         "cache hit",
+        "forecast temperature",
+        "chance of precipitation",
+        "today and tomorrow",
+        "uv index",
+        "air quality",
+        "air pollutants",
+        "pollen",
     ):
         assert needed in titles, needed
+
+
+def test_the_forecast_bars_come_in_the_order_of_the_example_horizons():
+    """Grafana would order the horizons as text (12h before 1h): the panels put the
+    example configuration's horizons first, in order of time."""
+    horizons = {
+        tuple(module["forecast"])
+        for module in load_yaml("fake_upstream.yml")["modules"].values()
+        if "forecast" in module
+    }
+    assert len(horizons) == 1
+    bars = [p for p in dashboard()["panels"] if p["type"] == "barchart"]
+    assert {p["title"] for p in bars} == {
+        "Forecast temperature",
+        "Forecast chance of precipitation",
+    }
+    for panel in bars:
+        [target] = panel["targets"]
+        assert target["format"] == "table" and target["instant"], panel["title"]
+        matrix, organize = panel["transformations"]
+        assert matrix["id"] == "groupingToMatrix"
+        assert matrix["options"]["columnField"] == "horizon"
+        assert matrix["options"]["rowField"] == "instance"
+        order = sorted(organize["options"]["indexByName"].items(), key=lambda item: item[1])
+        assert order[0][0] == "instance\\horizon"
+        assert (tuple(name for name, _ in order[1:]),) == tuple(horizons)
 
 
 def test_the_geomap_reads_the_latitude_and_longitude_gauges():
