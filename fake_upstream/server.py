@@ -1,9 +1,15 @@
 """A fake OpenWeatherMap and Open-Meteo on loopback, with injectable faults.
 
-Serves the upstreams' paths from `data/places.json`, counts every request it
-receives, and answers a small control API under `/_fake/`:
+Serves the upstreams' paths from `data/places.json` and its weather model:
+OpenWeatherMap's `/data/2.5/weather`, `/data/2.5/forecast` (5 days, 3-hour steps),
+`/data/2.5/air_pollution`, `/geo/1.0/direct` and `/geo/1.0/zip`; Open-Meteo's
+`/v1/forecast`, `/v1/air-quality` (another host in reality) and `/v1/search`. It
+counts every request it receives, and answers a small control API under `/_fake/`:
 
-    GET    /_fake/requests   counts by path, and the recent requests' paths and queries
+    GET    /_fake/requests   counts by path, the same weighted as Open-Meteo counts them
+                             (`weighted`, see open_meteo.py: max(1, variables / 10 *
+                             max(1, days / 14)) for /v1/forecast and /v1/air-quality,
+                             1 for anything else), and the recent requests' paths and queries
     POST   /_fake/reset      forget counts and faults
     POST   /_fake/faults     add a fault rule: {"fault": "hang", "match": "Atlantis",
                              "path": "/data/2.5/weather", "times": 1, "delay": 0.5}
@@ -21,14 +27,14 @@ import struct
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fake_upstream import places
-from fake_upstream.places import World
+from fake_upstream import open_meteo, places
+from fake_upstream.places import Place, World
 
 FAULTS = (
     "hang",  # accept, read the request, never answer (until `delay` or shutdown)
@@ -94,6 +100,7 @@ class FakeState:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.counts: Counter[str] = Counter()
+        self.weighted: defaultdict[str, float] = defaultdict(float)
         self.connections = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=_LOG_LIMIT)
         self.rules: list[FaultRule] = []
@@ -101,6 +108,7 @@ class FakeState:
     def record(self, path: str, query: dict[str, str], headers: dict[str, str]) -> None:
         with self.lock:
             self.counts[path] += 1
+            self.weighted[path] += open_meteo.call_weight(path, query)
             self.recent.append(
                 {"path": path, "query": query, "headers": headers, "time": time.time()}
             )
@@ -121,6 +129,7 @@ class FakeState:
             return {
                 "total": sum(self.counts.values()),
                 "by_path": dict(self.counts),
+                "weighted": {path: round(total, 3) for path, total in self.weighted.items()},
                 "connections": self.connections,
                 "requests": list(self.recent),
                 "faults": [rule.__dict__ for rule in self.rules],
@@ -129,6 +138,7 @@ class FakeState:
     def reset(self) -> None:
         with self.lock:
             self.counts.clear()
+            self.weighted.clear()
             self.recent.clear()
             self.rules.clear()
             self.connections = 0
@@ -230,10 +240,12 @@ class Handler(BaseHTTPRequestHandler):
         state.record(url.path, query, {k: v for k, v in self.headers.items()})
         routes = {
             "/data/2.5/weather": self._owm_weather,
+            "/data/2.5/forecast": self._owm_forecast,
             "/geo/1.0/direct": self._owm_direct,
             "/geo/1.0/zip": self._owm_zip,
             "/data/2.5/air_pollution": self._owm_air,
             "/v1/forecast": self._open_meteo_forecast,
+            "/v1/air-quality": self._open_meteo_air,
             "/v1/search": self._open_meteo_search,
         }
         route = routes.get(url.path)
@@ -253,14 +265,10 @@ class Handler(BaseHTTPRequestHandler):
         if rule is not None and self._fault_before(rule):
             return None
         status, document = route(query)
-        if rule is not None and status == 404 and url.path == "/data/2.5/weather":
+        shapes = {"/data/2.5/weather": self._owm_current, "/data/2.5/forecast": self._owm_steps}
+        if rule is not None and status == 404 and url.path in shapes:
             # A fault that shapes an answer acts out on any name, known or not.
-            status, document = (
-                200,
-                places.owm_current(
-                    None, state.world, query.get("units", "standard"), query.get("lang", "en")
-                ),
-            )
+            status, document = shapes[url.path](query, None, None)
         if rule is not None and rule.fault in ("nulls", "no_temperature"):
             document = _with_nulls(document, keep_temperature=rule.fault == "nulls")
         body = json.dumps(document, ensure_ascii=False).encode("utf-8")
@@ -363,11 +371,11 @@ class Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
-    def _owm_weather(self, query: dict[str, str]) -> tuple[int, Any]:
+    def _owm_place(
+        self, query: dict[str, str]
+    ) -> tuple[Place | None, tuple[float, float] | None, tuple[int, Any] | None]:
+        """The place (None: a point at sea), the point asked for, or the error to answer."""
         world = self.server.state.world
-        units = query.get("units", "standard")
-        language = query.get("lang", "en")
-        coordinates = None
         if "q" in query:
             place = world.by_query(query["q"])
         elif "id" in query:
@@ -377,17 +385,38 @@ class Handler(BaseHTTPRequestHandler):
         elif "lat" in query or "lon" in query:
             latitude, longitude = _float(query.get("lat")), _float(query.get("lon"))
             if latitude is None or not -90 <= latitude <= 90:
-                return 400, {"cod": "400", "message": "wrong latitude"}
+                return None, None, (400, {"cod": "400", "message": "wrong latitude"})
             if longitude is None or not -180 <= longitude <= 180:
-                return 400, {"cod": "400", "message": "wrong longitude"}
-            coordinates = (latitude, longitude)
-            place = world.nearest(latitude, longitude)
-            return 200, places.owm_current(place, world, units, language, coordinates)
+                return None, None, (400, {"cod": "400", "message": "wrong longitude"})
+            return world.nearest(latitude, longitude), (latitude, longitude), None
         else:
-            return 400, {"cod": "400", "message": "Nothing to geocode"}
+            return None, None, (400, {"cod": "400", "message": "Nothing to geocode"})
         if place is None:
-            return 404, {"cod": "404", "message": "city not found"}
-        return 200, places.owm_current(place, world, units, language)
+            return None, None, (404, {"cod": "404", "message": "city not found"})
+        return place, None, None
+
+    def _owm_current(
+        self, query: dict[str, str], place: Place | None, point: tuple[float, float] | None
+    ) -> tuple[int, Any]:
+        units, language = query.get("units", "standard"), query.get("lang", "en")
+        world = self.server.state.world
+        return 200, places.owm_current(place, world, units, language, point)
+
+    def _owm_steps(
+        self, query: dict[str, str], place: Place | None, point: tuple[float, float] | None
+    ) -> tuple[int, Any]:
+        units, language = query.get("units", "standard"), query.get("lang", "en")
+        count = min(40, max(1, int(query["cnt"]))) if query.get("cnt", "").isdigit() else 40
+        world = self.server.state.world
+        return 200, places.owm_forecast(place, world, units, language, count, point)
+
+    def _owm_weather(self, query: dict[str, str]) -> tuple[int, Any]:
+        place, point, refused = self._owm_place(query)
+        return refused or self._owm_current(query, place, point)
+
+    def _owm_forecast(self, query: dict[str, str]) -> tuple[int, Any]:
+        place, point, refused = self._owm_place(query)
+        return refused or self._owm_steps(query, place, point)
 
     def _owm_direct(self, query: dict[str, str]) -> tuple[int, Any]:
         if not query.get("q"):
@@ -420,120 +449,16 @@ class Handler(BaseHTTPRequestHandler):
         return 200, places.owm_air(world.nearest(latitude, longitude), world, latitude, longitude)
 
     def _open_meteo_forecast(self, query: dict[str, str]) -> tuple[int, Any]:
-        latitude, longitude = _float(query.get("latitude")), _float(query.get("longitude"))
-        if latitude is None or longitude is None:
-            return _om_error("Parameter 'latitude' and 'longitude' are required")
-        if not -90 <= latitude <= 90:
-            return _om_error(f"Latitude must be in range of -90 to 90°. Given: {latitude}.")
-        if not -180 <= longitude <= 180:
-            return _om_error(f"Longitude must be in range of -180 to 180°. Given: {longitude}.")
-        wind_unit = query.get("wind_speed_unit", "kmh")
-        if wind_unit not in places.WIND_UNITS:
-            return _om_error(
-                f"Cannot initialize WindspeedUnit from invalid String value {wind_unit}"
-            )
-        requested = {
-            block: [v for v in query.get(block, "").split(",") if v]
-            for block in ("current", "hourly", "daily")
-        }
-        for block, known in (
-            ("current", places.OPEN_METEO_UNITS),
-            ("hourly", places.OPEN_METEO_UNITS),
-            ("daily", places.OPEN_METEO_DAILY),
-        ):
-            unknown = [v for v in requested[block] if v not in known]
-            if unknown:
-                return _om_error(
-                    f"Cannot initialize SurfacePressureAndHeightVariable from invalid "
-                    f"String value {unknown[0]}."
-                )
-        counts = {}
-        for key, default, most in (
-            ("past_hours", 0, 92 * 24),
-            ("forecast_hours", 24, 16 * 24),
-            ("forecast_days", 7, 16),
-        ):
-            value = query.get(key, str(default))
-            if not value.isdigit() or int(value) > most:
-                return _om_error(f"Parameter '{key}' must be between 0 and {most}")
-            counts[key] = int(value)
-        world = self.server.state.world
-        place = world.nearest(latitude, longitude)
-        values = places.open_meteo_values(place, world)
-        wind_label, factor = places.WIND_UNITS[wind_unit]
-        unixtime = query.get("timeformat") == "unixtime"
-        zone = query.get("timezone", "GMT")
-        local = place is not None and zone in ("auto", place.data.get("tz_name"))
-        offset = place.data["timezone"] if local and place else 0
-        now = places.observation_time()
+        return open_meteo.forecast(query, self.server.state.world)
 
-        def moment(seconds: int) -> int | str:
-            if unixtime:
-                return seconds
-            return time.strftime("%Y-%m-%dT%H:%M", time.gmtime(seconds + offset))
-
-        def value_of(variable: str) -> Any:
-            value = values.get(variable)
-            if value is not None and variable in ("wind_speed_10m", "wind_gusts_10m"):
-                value = round(float(value) * factor, 2)
-            return value
-
-        def unit_of(variable: str) -> str:
-            if variable.startswith("wind_") and "direction" not in variable:
-                return wind_label
-            return places.OPEN_METEO_UNITS[variable]
-
-        answer: dict[str, Any] = {
-            "latitude": latitude,
-            "longitude": longitude,
-            "generationtime_ms": 0.05,
-            "utc_offset_seconds": offset,
-            "timezone": place.data.get("tz_name", "GMT") if local and place else "GMT",
-            "timezone_abbreviation": "LOCAL" if local else "GMT",
-            "elevation": float(place.data.get("elevation", 0)) if place else 0.0,
-        }
-        if requested["current"]:
-            answer["current_units"] = {
-                "time": "unixtime" if unixtime else "iso8601",
-                "interval": "seconds",
-                **{v: unit_of(v) for v in requested["current"]},
-            }
-            answer["current"] = {
-                "time": moment(now),
-                "interval": 900,
-                **{v: value_of(v) for v in requested["current"]},
-            }
-        if requested["hourly"]:
-            hour = now // 3600 * 3600
-            first = hour - counts["past_hours"] * 3600
-            hours = range(first, hour + counts["forecast_hours"] * 3600, 3600)
-            answer["hourly_units"] = {
-                "time": "unixtime" if unixtime else "iso8601",
-                **{v: unit_of(v) for v in requested["hourly"]},
-            }
-            answer["hourly"] = {"time": [moment(h) for h in hours]}
-            for variable in requested["hourly"]:
-                answer["hourly"][variable] = [value_of(variable) for _ in hours]
-        if requested["daily"]:
-            days = range(counts["forecast_days"])
-            sun = places.sun_times(place, world, now)
-            answer["daily_units"] = {
-                "time": "unixtime" if unixtime else "iso8601",
-                **{v: "unixtime" if unixtime else "iso8601" for v in requested["daily"]},
-            }
-            answer["daily"] = {"time": [moment(now - now % 86400 + d * 86400) for d in days]}
-            for variable in requested["daily"]:
-                at = sun.get(variable)
-                answer["daily"][variable] = [
-                    None if at is None else moment(at + d * 86400) for d in days
-                ]
-        return 200, answer
+    def _open_meteo_air(self, query: dict[str, str]) -> tuple[int, Any]:
+        return open_meteo.air_quality(query, self.server.state.world)
 
     def _open_meteo_search(self, query: dict[str, str]) -> tuple[int, Any]:
         name = query.get("name", "")
         count = int(query["count"]) if query.get("count", "").isdigit() else 10
         if not 1 <= count <= 100:
-            return _om_error("Parameter count must be between 1 and 100.")
+            return open_meteo.error("Parameter count must be between 1 and 100.")
         # As the real service: one character finds nothing.
         found = self.server.state.world.search(name, count) if len(name.strip()) > 1 else []
         document: dict[str, Any] = {"generationtime_ms": 0.5}
@@ -544,30 +469,39 @@ class Handler(BaseHTTPRequestHandler):
         return 200, document
 
 
-def _om_error(reason: str, status: int = 400) -> tuple[int, Any]:
-    """Open-Meteo's way of saying no."""
-    return status, {"error": True, "reason": reason}
-
-
 def _with_nulls(document: Any, keep_temperature: bool) -> Any:
     """The answer with every optional field set to null (temperature too, if asked)."""
-    if not isinstance(document, dict) or "main" not in document:
-        if isinstance(document, dict) and isinstance(document.get("current"), dict):
-            for key in document["current"]:
-                if key not in ("time", "interval") and (
-                    key != "temperature_2m" or not keep_temperature
-                ):
-                    document["current"][key] = None
+    if not isinstance(document, dict):
         return document
+    if "main" in document:
+        _owm_nulls(document, keep_temperature)
+    if "city" in document:  # OpenWeatherMap's forecast: every step
+        for step in document.get("list") or []:
+            _owm_nulls(step, keep_temperature)
+    for block in ("current", "hourly", "daily"):  # Open-Meteo
+        values = document.get(block)
+        if not isinstance(values, dict):
+            continue
+        for key, value in values.items():
+            if key not in ("time", "interval") and (
+                key != "temperature_2m" or not keep_temperature
+            ):
+                values[key] = [None] * len(value) if isinstance(value, list) else None
+    return document
+
+
+def _owm_nulls(document: dict[str, Any], keep_temperature: bool) -> None:
     for key in document["main"]:
         if key != "temp" or not keep_temperature:
             document["main"][key] = None
-    for key in ("visibility", "wind", "clouds", "rain", "snow", "timezone", "name"):
+    for key in ("visibility", "wind", "clouds", "rain", "snow", "pop", "timezone", "name"):
         if key in document:
             document[key] = None
-    document["sys"] = {"country": None, "sunrise": None, "sunset": None}
+    if "dt_txt" in document:
+        document["sys"] = {"pod": None}
+    else:
+        document["sys"] = {"country": None, "sunrise": None, "sunset": None}
     document["weather"] = None
-    return document
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -588,7 +522,7 @@ class FakeServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
 

@@ -63,10 +63,11 @@ def test_language_changes_the_returned_name(exporter):
     assert 'name="Zürich"' in "".join(metrics)
 
 
-def test_point_at_sea_is_a_reading_without_a_name(exporter):
+def test_point_at_sea_is_a_reading_without_a_country(exporter):
     metrics = samples(exporter.probe("10.5,-30.25").text)
     assert metrics["probe_success"] == 1
-    assert metrics['weather_location_info{country="",name="",provider="openweathermap"}'] == 1
+    # OpenWeatherMap calls a point at sea "Globe" (owm_weather_rails_stimulus_globe_0_0.json).
+    assert metrics['weather_location_info{country="",name="Globe",provider="openweathermap"}'] == 1
 
 
 def test_polar_night_has_no_sunrise_and_a_storm_has_two_conditions(exporter):

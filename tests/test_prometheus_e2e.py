@@ -24,6 +24,7 @@ import yaml
 
 import fake_upstream as fake
 from fake_upstream.places import KELVIN, World
+from multitarget_exporter.validate import parse_duration
 from tests.conftest import free_port
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -32,6 +33,8 @@ EXAMPLE_UPSTREAM = "http://127.0.0.1:8080"
 UNKNOWN = "Atlantis-e2e"
 # Prometheus spreads first scrapes over the 1m interval; then a second round.
 SCRAPE_WAIT_SECONDS = 150
+# Every rule group is evaluated within one evaluation_interval (1m) of the start.
+RULE_WAIT_SECONDS = 75
 
 pytestmark = pytest.mark.timeout(400)
 
@@ -184,12 +187,22 @@ def test_the_values_are_the_upstreams(prometheus):
 
 
 def test_the_rules_load_and_evaluate(prometheus):
+    """Every rule of the file, the forecast, UV, pollen and air alerts among them, is
+    loaded and evaluates without error on what the exporter really exposes (an alert
+    giving two series with the same labels, say, is an error only on real data)."""
     rules_file = yaml.safe_load((EXAMPLES / "rules" / "weather.rules.yml").read_text("utf-8"))
-    groups = prometheus.api("rules")["groups"]
+    expected = {r.get("alert") or r["record"] for g in rules_file["groups"] for r in g["rules"]}
+    deadline = time.monotonic() + RULE_WAIT_SECONDS
+    while True:
+        groups = prometheus.api("rules")["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        if all(rule["health"] != "unknown" for rule in rules) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert {g["name"] for g in groups} == {g["name"] for g in rules_file["groups"]}
-    for group in groups:
-        for rule in group["rules"]:
-            assert rule["health"] != "err", (rule["name"], rule.get("lastError"))
+    assert {rule["name"] for rule in rules} == expected
+    for rule in rules:
+        assert rule["health"] == "ok", (rule["name"], rule["health"], rule.get("lastError"))
 
 
 # -- the Grafana dashboard, query by query ---------------------------------------------------
@@ -225,13 +238,123 @@ def _label_values(prometheus: Prometheus, definition: str, module: str) -> list[
     return prometheus.api(f"label/{match[2]}/values", **{"match[]": match[1]})
 
 
+# What a panel needs of the module it shows, by title; every other panel needs only
+# places that answer. A panel has data for each module that offers what it needs, and
+# none for a module that does not (`module_offers` reads examples/fake_upstream.yml).
+PANEL_NEEDS = {
+    "Forecast temperature": {"forecast"},
+    "Forecast chance of precipitation": {"forecast"},
+    # Daily figures: Open-Meteo only (OpenWeatherMap's free plan has none).
+    "Today and tomorrow": {"forecast", "open_meteo"},
+    # Current UV: Open-Meteo's current data has it, OpenWeatherMap's free one does not.
+    "UV index": {"open_meteo"},
+    "Air quality, European index": {"air_quality", "open_meteo"},
+    "Air quality, US index": {"air_quality", "open_meteo"},
+    "Air quality, OpenWeatherMap (1 to 5)": {"air_quality", "openweathermap"},
+    "Air pollutants": {"air_quality"},
+    # Open-Meteo's pollen covers Europe in season: the fake has it for the European
+    # places of the open_meteo job (London,GB and Zürich,CH).
+    "Pollen": {"air_quality", "open_meteo"},
+    # The place nobody knows is added to the job of module `default`.
+    "Failures by reason": {"a failing place"},
+}
+# Metric families that need a module option: a panel reading one must be in PANEL_NEEDS.
+OPTIONAL_FAMILIES = ("weather_forecast_", "weather_uv_", "weather_air_", "weather_pollen_")
+
+
+def example_modules() -> dict[str, dict]:
+    return yaml.safe_load((EXAMPLES / "fake_upstream.yml").read_text("utf-8"))["modules"]
+
+
+def module_offers(module: str) -> set[str]:
+    settings = example_modules()[module]
+    offers = {settings["provider"]}
+    offers |= {option for option in ("forecast", "air_quality") if settings.get(option)}
+    if module == "default":
+        offers.add("a failing place")
+    return offers
+
+
+def test_the_panel_needs_name_real_panels():
+    panels = [p for p in dashboard()["panels"] if p["type"] != "row"]
+    assert set(PANEL_NEEDS) <= {p["title"] for p in panels}
+    for panel in panels:
+        exprs = " ".join(target["expr"] for target in panel["targets"])
+        if any(family in exprs for family in OPTIONAL_FAMILIES):
+            assert panel["title"] in PANEL_NEEDS, panel["title"]
+    # Each need is met by some example module, so that every panel is seen with data.
+    offered = set().union(*(module_offers(m) for m in example_modules()))
+    assert set().union(*PANEL_NEEDS.values()) <= offered
+
+
 @pytest.mark.parametrize("module", ["default", "air", "open_meteo"])
 def test_every_dashboard_query_is_accepted_and_has_data(prometheus, module):
+    offers = module_offers(module)
     for panel in dashboard()["panels"]:
+        missing = PANEL_NEEDS.get(panel["title"], set()) - offers
         for target in panel.get("targets", []):
             expr = expand(target["expr"], module)
             result = prometheus.query(expr)  # a query Prometheus refuses fails here
-            # Failures are only expected where a place fails: the unknown one is in `default`.
-            if panel["title"] == "Failures by reason" and module != "default":
-                continue
-            assert result, (panel["title"], expr)
+            if missing:
+                assert not result, (panel["title"], f"data without {missing}", expr, result)
+            else:
+                assert result, (panel["title"], expr)
+
+
+# -- the forecast, as each provider gives it ----------------------------------------------------
+
+
+def _horizons(module: str) -> dict[str, float]:
+    """The module's configured horizons: label -> seconds."""
+    return {label: parse_duration(label) for label in example_modules()[module].get("forecast", [])}
+
+
+def _label_sets(prometheus: Prometheus, expr: str, *labels: str) -> dict[str, set]:
+    """instance -> the set of `labels` tuples (or single values) its series carry."""
+    found: dict[str, set] = {}
+    for sample in prometheus.query(expr):
+        values = tuple(sample["metric"].get(label, "") for label in labels)
+        found.setdefault(sample["metric"]["instance"], set()).add(
+            values[0] if len(values) == 1 else values
+        )
+    return found
+
+
+def test_open_meteo_gives_every_horizon_in_1h_steps_and_two_days(prometheus):
+    horizons = set(_horizons("open_meteo"))
+    assert horizons
+    places = example_places("weather_open_meteo")
+    job = 'job="weather_open_meteo"'
+    by_place = _label_sets(prometheus, f"weather_forecast_temperature_celsius{{{job}}}", "horizon")
+    assert by_place == {place: horizons for place in places}
+    windows = _label_sets(
+        prometheus, f"weather_forecast_precipitation_meters{{{job}}}", "horizon", "window"
+    )
+    assert windows == {place: {(h, "1h") for h in horizons} for place in places}
+    for family in (
+        "weather_forecast_temperature_max_celsius",
+        "weather_forecast_temperature_min_celsius",
+        "weather_forecast_precipitation_sum_meters",
+        "weather_forecast_uv_index_max",
+    ):
+        days = _label_sets(prometheus, f"{family}{{{job}}}", "day")
+        assert days == {place: {"today", "tomorrow"} for place in places}, family
+    for family in ("weather_uv_index", "weather_air_quality_european_index"):
+        assert {s["metric"]["instance"] for s in prometheus.query(f"{family}{{{job}}}")} == places
+
+
+def test_openweathermap_gives_its_3h_steps_and_no_days(prometheus):
+    horizons = _horizons("default")
+    places = example_places("weather")  # the unknown place has no forecast either
+    job = 'job="weather"'
+    by_place = _label_sets(prometheus, f"weather_forecast_temperature_celsius{{{job}}}", "horizon")
+    assert set(by_place) == places
+    # Its first step is the next 3-hour mark: a horizon under 3h may fall before it.
+    surely = {label for label, seconds in horizons.items() if seconds >= 3 * 3600}
+    for place, found in by_place.items():
+        assert surely <= found <= set(horizons), place
+    windows = _label_sets(prometheus, f"weather_forecast_precipitation_meters{{{job}}}", "window")
+    assert windows == {place: {"3h"} for place in places}
+    assert not prometheus.query(f"weather_forecast_temperature_max_celsius{{{job}}}")
+    # The air module asks for no forecast, and gets none.
+    assert not prometheus.query('{job="weather_air", __name__=~"weather_forecast_.+"}')

@@ -49,6 +49,27 @@ SPEC_METRICS = {
     "weather_location_utc_offset_seconds",
     "weather_air_quality_index",
     "weather_air_pollutant_grams_per_cubic_meter",
+    # version 2 (spec section 8)
+    "weather_uv_index",
+    "weather_uv_index_clear_sky",
+    "weather_precipitation_probability_ratio",
+    "weather_air_quality_european_index",
+    "weather_air_quality_usa_index",
+    "weather_pollen_grains_per_cubic_meter",
+    "weather_forecast_temperature_celsius",
+    "weather_forecast_apparent_temperature_celsius",
+    "weather_forecast_relative_humidity_ratio",
+    "weather_forecast_precipitation_probability_ratio",
+    "weather_forecast_precipitation_meters",
+    "weather_forecast_wind_speed_meters_per_second",
+    "weather_forecast_wind_gust_meters_per_second",
+    "weather_forecast_cloud_cover_ratio",
+    "weather_forecast_uv_index",
+    "weather_forecast_condition_info",
+    "weather_forecast_temperature_max_celsius",
+    "weather_forecast_temperature_min_celsius",
+    "weather_forecast_precipitation_sum_meters",
+    "weather_forecast_uv_index_max",
 }
 # What both providers report for every place the fake knows.
 CORE_METRICS = {
