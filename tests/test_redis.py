@@ -19,6 +19,7 @@ from multitarget_exporter.providers.openweathermap import parse_air, parse_curre
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.rediscache import decode, encode
 from tests.conftest import free_port, samples, unique_point
+from tests.test_forecast import NOW, H, om_answer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "owm"
 
@@ -42,6 +43,16 @@ def test_results_survive_the_trip_through_redis():
         assert decode(encode(replace(weather, reading=reading))) == replace(
             weather, reading=reading
         )
+    # Forecast steps (with their conditions), days, indexes and pollen too.
+    forecast = parse_forecast(om_answer(), 200, None, (H["1h"], H["6h"]), NOW)
+    assert forecast.reading.forecast and forecast.reading.daily
+    pollen = replace(
+        forecast.reading,
+        air_quality_european_index=41.0,
+        air_quality_usa_index=77.0,
+        pollen_grains_per_cubic_meter={"birch": 12.5},
+    )
+    assert decode(encode(replace(forecast, reading=pollen))) == replace(forecast, reading=pollen)
 
 
 @pytest.fixture
