@@ -6,6 +6,7 @@ so tests never guess a free port and never touch anything but loopback.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,6 +24,18 @@ import requests
 from multitarget_exporter.logs import BatchingStreamHandler
 
 ROOT = Path(__file__).resolve().parent.parent
+# Real upstream answers others recorded and published, read where they are kept (beside
+# the checkout) and never copied into it; their SOURCES.md says whose they are.
+RECORDED = ROOT.parent / "shared" / "realdata" / "recorded"
+
+
+def recorded(name: str):
+    """One recorded answer, decoded."""
+    path = RECORDED / name
+    assert path.is_file(), f"{path} is missing: the recordings belong beside the checkout"
+    return json.loads(path.read_text("utf-8"))
+
+
 # Recognisable, so a leak anywhere is found by a plain substring search.
 OWM_KEY = "IT-owm-KEY-3f9c2a7b51e8d640"
 _LISTENING = re.compile(r"Listening at: (https?)://([\d.]+):(\d+)")

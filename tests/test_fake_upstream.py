@@ -2,18 +2,16 @@
 the real answers recorded in ../shared/realdata/recorded/."""
 
 import itertools
-import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 import fake_upstream
+from tests.conftest import RECORDED, recorded
 
 KEY = "fake-test-key"
-RECORDED = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "recorded"
 SINGAPORE = {"latitude": 1.2897, "longitude": 103.8501}  # UTC+8, afternoon storms
 BERLIN = {"latitude": 52.52437, "longitude": 13.41053}
 FORECAST_HOURLY_TYPE = (
@@ -44,10 +42,6 @@ def owm_forecast(fake, **params):
 
 def meteo(fake, path="/v1/forecast", **params):
     return requests.get(f"{fake.url}{path}", params=params, timeout=5)
-
-
-def recorded(name: str):
-    return json.loads((RECORDED / name).read_text("utf-8"))
 
 
 def kind(value) -> str:

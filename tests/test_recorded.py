@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import calendar
 import copy
-import json
 import time
 
 import pytest
@@ -26,16 +25,9 @@ from multitarget_exporter.providers.open_meteo import Place, parse_forecast, pic
 from multitarget_exporter.providers.open_meteo_air import parse_air as parse_open_meteo_air
 from multitarget_exporter.reading import FailureReason, ProbeResult
 from multitarget_exporter.targets import parse_target
-from tests.conftest import ROOT, promtool_check
+from tests.conftest import RECORDED, promtool_check, recorded
 
-RECORDED = ROOT.parent / "shared" / "realdata" / "recorded"
 KELVIN = 273.15
-
-pytestmark = pytest.mark.skipif(not RECORDED.is_dir(), reason=f"no recordings at {RECORDED}")
-
-
-def recorded(name: str):
-    return json.loads((RECORDED / name).read_text("utf-8"))
 
 
 def manifest_units(name: str) -> str:
