@@ -447,9 +447,12 @@ def owm_current(
 
 
 def _owm_step(site: Site, moment: int, units: str, index: int) -> dict[str, Any]:
-    """One step of `/data/2.5/forecast`: the model at `moment`, sums of the 3 hours before."""
+    """One step of `/data/2.5/forecast`: the model at `moment`, sums of the 3 hours before
+    (`rain.3h`, as documented: "for last 3 hours"), and the chance of precipitation of
+    the 3 hours from `moment` (the step's own)."""
     at = model_hour(site, moment)
     before = [model_hour(site, moment - hours * 3600) for hours in (3, 2, 1)]
+    ahead = [model_hour(site, moment + hours * 3600) for hours in (0, 1, 2)]
     rain = round(sum(h.rain + h.showers for h in before), 2)
     snow = round(sum(h.snow for h in before), 2)
     showers = sum(h.showers for h in before)
@@ -479,7 +482,7 @@ def _owm_step(site: Site, moment: int, units: str, index: int) -> dict[str, Any]
             "gust": _convert_speed(at.wind_gusts, units),
         },
         "visibility": min(10000, round(at.visibility)),
-        "pop": _plain(max(h.pop for h in before)),
+        "pop": _plain(max(h.pop for h in ahead)),
     }
     if rain > 0:
         entry["rain"] = {"3h": rain}

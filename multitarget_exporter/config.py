@@ -196,9 +196,7 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         fields.problem("geocoding_url", f"the {provider} provider does not use a geocoding_url")
     air_quality = fields.boolean("air_quality", False)
     if kind and air_quality and not kind.offers_air_quality:
-        fields.problem(
-            "air_quality", f"the {provider} provider has no air quality; use openweathermap"
-        )
+        fields.problem("air_quality", f"the {provider} provider has no air quality")
     default_air_url = kind.default_air_quality_url if kind else ""
     if kind and not default_air_url and fields.given("air_quality_url"):
         fields.problem(

@@ -11,6 +11,14 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
+class Part(StrEnum):
+    """What a reading can lack while its weather still counts (`Reading.missing`)."""
+
+    FORECAST = "forecast"  # the steps of the horizons
+    DAILY_FORECAST = "daily_forecast"  # today's and tomorrow's figures
+    AIR_QUALITY = "air_quality"
+
+
 class FailureReason(StrEnum):
     """The closed set of `probe_failure_info{reason}` values (spec section 4)."""
 
@@ -106,7 +114,7 @@ class Reading:
     air_quality_european_index: float | None = None
     air_quality_usa_index: float | None = None
     pollen_grains_per_cubic_meter: dict[str, float] = field(default_factory=dict)
-    # What was asked for but could not be had ("air_quality", "forecast"): the reading
+    # Parts asked for but not had (`Part` values, comma-separated): the reading
     # is served without it, and cached only briefly so the part comes back soon.
     missing: str = ""
 

@@ -22,6 +22,16 @@ def ratio(percent: float | None) -> float | None:
     return None if percent is None else percent / 100.0
 
 
+def probability(ratio_value: float | None) -> float | None:
+    """A probability as a 0 to 1 ratio; None for anything outside."""
+    return ratio_value if ratio_value is not None and 0 <= ratio_value <= 1 else None
+
+
+def amount(value: float | None) -> float | None:
+    """A quantity that cannot be negative (a sum, a concentration); None for a negative one."""
+    return value if value is not None and value >= 0 else None
+
+
 def grams(micrograms: float) -> float:
     """µg to g, to the picogram (dropping float noise)."""
     return round(micrograms * GRAMS_PER_MICROGRAM, 12)

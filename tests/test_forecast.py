@@ -30,10 +30,13 @@ def test_a_step_runs_to_the_next_ones_time_and_the_last_its_own_length():
     times = [100.0, 200.0, 400.0]
     assert steps.step_index(times, 99, 50) is None  # before the first
     assert steps.step_index(times, 100, 50) == 0
-    assert steps.step_index(times, 399, 50) == 1  # up to the next step's time
+    assert steps.step_index(times, 249, 50) == 1
+    assert steps.step_index(times, 250, 50) is None  # a gap: no step stretches over it
+    assert steps.step_index(times, 399, 50, longest_seconds=200) == 1  # up to the next one
     assert steps.step_index(times, 449, 50) == 2
     assert steps.step_index(times, 450, 50) is None  # past the last: never extrapolated
-    assert steps.step_index([100.0, None, 300.0], 250, 50) == 0  # a broken stamp starts none
+    assert steps.step_index([100.0, None, 300.0], 120, 50) == 0  # a broken stamp starts none
+    assert steps.step_index([100.0, None, 300.0], 250, 50) is None  # nor stretches the one before
     assert steps.step_index([300.0, 200.0], 250, 50) is None  # not ascending: none
 
 
@@ -78,11 +81,13 @@ def test_owm_step_takes_the_rain_stamped_on_the_next_entry():
         owm_entry(FIRST + 10800, -0.5, 0.85, rain=1.2),  # fell 06:00-09:00
         owm_entry(FIRST + 21600, -1.0, 1.0),  # dry 09:00-12:00
     )
-    found = openweathermap.parse_forecast(document, (H["1h"], H["3h"], H["6h"], H["120h"]), NOW)
-    assert not isinstance(found, str)
+    parsed = openweathermap.parse_forecast(document, (H["1h"], H["3h"], H["6h"], H["120h"]), NOW)
+    assert not isinstance(parsed, str)
+    found, beyond = parsed
     # now + 1h (05:45) is before the first step: left out. 3h -> 07:45 in the 06:00 step,
-    # 6h -> 10:45 in the 09:00 step, whose rain is unknown (no entry after it), 120h: past.
+    # 6h -> 10:45 in the 09:00 step, whose sum the 12:00 entry holds; 120h: past the last.
     assert [(s.horizon, s.temperature_celsius) for s in found] == [("3h", 1.5), ("6h", -0.5)]
+    assert beyond == ["1h", "120h"]
     three, six = found
     assert three.precipitation_meters == pytest.approx(0.0012) and three.window == "3h"
     assert six.precipitation_meters == 0.0  # the 09:00 entry names no rain: dry
@@ -96,11 +101,24 @@ def test_owm_step_takes_the_rain_stamped_on_the_next_entry():
 def test_owm_last_step_has_no_precipitation_and_bad_values_are_left_out():
     entry = owm_entry(FIRST, 3.0, 1.7)  # a pop above 1 is not a probability
     entry["main"]["humidity"] = None
-    (step,) = openweathermap.parse_forecast(owm_forecast(entry), (H["3h"],), NOW)
+    (step,), _ = openweathermap.parse_forecast(owm_forecast(entry), (H["3h"],), NOW)
     assert step.precipitation_meters is None
     assert step.precipitation_probability_ratio is None
     assert step.relative_humidity_ratio is None
     assert step.temperature_celsius == 3.0
+
+
+def test_owm_steps_do_not_stretch_over_a_missing_entry():
+    """An entry missing from the list: its 3 hours are in no step, and the step before it
+    has no known precipitation (the entry that held its sum is the missing one)."""
+    document = owm_forecast(
+        owm_entry(FIRST, 1.0, 0.1),
+        owm_entry(FIRST + 21600, 2.0, 0.3, rain=4.0),  # 09:00 is missing
+        "not an entry",
+    )
+    (first,), beyond = openweathermap.parse_forecast(document, (H["3h"], H["6h"]), NOW)
+    assert (first.horizon, first.precipitation_meters) == ("3h", None)
+    assert beyond == ["6h"]  # 10:45 falls in the missing 09:00 step
 
 
 @pytest.mark.parametrize(
@@ -159,16 +177,17 @@ def test_open_meteo_hours_take_the_precipitation_stamped_an_hour_later():
     result = parse_forecast(om_answer(), 200, None, (H["1h"], H["90m"], H["6h"]), NOW)
     r = result.reading
     assert r.missing == ""
-    # now + 1h = 05:45: the 05:00 hour (index 2); its rain is stamped at 06:00 (index 3).
+    # now + 1h = 05:45: the 05:00 hour (index 2); its rain and its chance of rain are
+    # stamped at the end of the hour, 06:00 (index 3).
     one, ninety, six = r.forecast
     assert (one.horizon, one.temperature_celsius, one.window) == ("1h", 3.0, "1h")
     assert one.precipitation_meters == pytest.approx(0.0003)
-    assert one.precipitation_probability_ratio == pytest.approx(0.2)
+    assert one.precipitation_probability_ratio == pytest.approx(0.3)
     assert one.wind_speed_meters_per_second == 10.0  # 36 km/h, as the block declares
     assert one.uv_index == 0.5
     assert [(c.id, c.main) for c in one.conditions] == [(61, "Rain")]
     assert ninety.temperature_celsius == 4.0  # 06:15: the 06:00 hour
-    # now + 6h = 10:45: the last hour; nothing stamped after it, and its pop is null.
+    # now + 6h = 10:45: the last hour; nothing stamped after it.
     assert six.temperature_celsius == 8.0 and six.precipitation_meters is None
     assert six.precipitation_probability_ratio is None
     assert (r.uv_index, r.uv_index_clear_sky, r.precipitation_probability_ratio) == (
@@ -198,6 +217,33 @@ def test_a_broken_hourly_block_keeps_the_weather_and_says_what_is_missing():
     assert r.temperature_celsius == 2.0 and r.forecast == () and len(r.daily) == 2
     assert r.missing == "forecast"
     assert "forecast left out" in log.text() and "hourly.time" in log.text()
+
+
+def test_a_broken_daily_block_keeps_the_steps_and_names_only_the_days():
+    document = om_answer()
+    del document["daily"]
+    log = ProbeLog()
+    r = parse_forecast(document, 200, None, (H["1h"],), NOW, log).reading
+    assert len(r.forecast) == 1 and r.daily == ()
+    assert r.missing == "daily_forecast"
+    assert "daily_forecast left out" in log.text() and "no daily block" in log.text()
+
+
+def test_horizons_past_the_answer_are_left_out_and_said():
+    log = ProbeLog()
+    r = parse_forecast(om_answer(), 200, None, (H["1h"], H["120h"]), NOW, log).reading
+    assert [s.horizon for s in r.forecast] == ["1h"] and r.missing == ""
+    assert "horizons past the forecast's hours left out" in log.text()
+    assert "horizons=120h" in log.text()
+
+
+def test_days_that_are_not_a_day_apart_are_not_tomorrow():
+    starts = [1795561200.0, 1795561200.0 + 3 * HOUR]  # "tomorrow" three hours later
+    assert steps.day_indexes(starts, 1795561200 + 60) == {"today": 0}
+    assert steps.day_indexes([1795561200.0, 1795561200.0 + 23 * HOUR], 1795561200) == {
+        "today": 0,
+        "tomorrow": 1,
+    }
 
 
 def test_the_request_asks_only_for_what_the_horizons_need():

@@ -160,13 +160,15 @@ def expected_open_meteo(answer: dict, now: float) -> dict[str, float]:
         found[f"weather_forecast_relative_humidity_ratio{h}"] = (
             hourly["relative_humidity_2m"][i] / 100
         )
-        found[f"weather_forecast_precipitation_probability_ratio{h}"] = (
-            hourly["precipitation_probability"][i] / 100
-        )
-        if i + 1 < len(hourly["time"]):
+        # Open-Meteo stamps an hour's sum and chance at its end: the entry an hour later.
+        if i + 1 < len(hourly["time"]) and hourly["time"][i + 1] == hourly["time"][i] + 3600:
+            found[f"weather_forecast_precipitation_probability_ratio{h}"] = (
+                hourly["precipitation_probability"][i + 1] / 100
+            )
             found[f'weather_forecast_precipitation_meters{{horizon="{label}",window="1h"}}'] = (
                 hourly["precipitation"][i + 1] / 1000
             )
+        found[f"condition id{h}"] = hourly["weather_code"][i]  # its words: the WMO table
         found[f"weather_forecast_wind_speed_meters_per_second{h}"] = hourly["wind_speed_10m"][i]
         found[f"weather_forecast_wind_gust_meters_per_second{h}"] = hourly["wind_gusts_10m"][i]
         found[f"weather_forecast_cloud_cover_ratio{h}"] = hourly["cloud_cover"][i] / 100
@@ -235,11 +237,16 @@ def test_open_meteo_forecast_values_are_the_fakes(exporter, fake_upstream, targe
         exporter, fake_upstream, target, "om_forecast_air", "/v1/forecast", expected_open_meteo
     )
     assert found["probe_success"] == 1
-    assert {k: v for k, v in found.items() if k in expected} == pytest.approx(expected)
-    # Nothing forecast beyond what the rules give (no extra horizons or days).
-    assert set(forecasts(found)) - set(expected) <= {
-        name for name in forecasts(found) if name.startswith("weather_forecast_condition_info")
-    }
+    codes = {k: v for k, v in expected.items() if k.startswith("condition id")}
+    values = {k: v for k, v in expected.items() if k not in codes}
+    assert {k: v for k, v in found.items() if k in values} == pytest.approx(values)
+    # One condition per step, its id the step's WMO code; nothing beyond what the rules give.
+    conditions = {k for k in forecasts(found) if k.startswith("weather_forecast_condition_info")}
+    assert {
+        (re.search(r'horizon="(\w+)"', k)[1], int(re.search(r'id="(\d+)"', k)[1]))
+        for k in conditions
+    } == {(k.split('"')[1], int(v)) for k, v in codes.items()}
+    assert set(forecasts(found)) - set(values) == conditions
     for label in HORIZONS:  # hourly steps reach every horizon, 120h included
         assert f'weather_forecast_temperature_celsius{{horizon="{label}"}}' in found
 

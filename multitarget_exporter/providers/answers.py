@@ -1,8 +1,11 @@
-"""Reading upstream JSON defensively: shared by every provider.
+"""Reading upstream JSON defensively, and what a provider makes of a bad answer: shared
+by every provider.
 
 An upstream answer is untrusted input: any field may be missing, `null`, of
 the wrong type, or absurd. These helpers turn such values into `None` (left
-out, never invented) instead of exceptions.
+out, never invented) instead of exceptions, a failed answer into a failed
+ProbeResult, and a failed extra call (forecast, air quality) into a reading
+that says what it lacks.
 """
 
 from __future__ import annotations

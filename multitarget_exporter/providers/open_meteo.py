@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from multitarget_exporter import units, upstream
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.kinds import OPEN_METEO, ProviderKind
-from multitarget_exporter.providers import open_meteo_air, steps, wmo
+from multitarget_exporter.providers import open_meteo_air, steps
+from multitarget_exporter.providers import open_meteo_forecast as forecast_blocks
 from multitarget_exporter.providers.answers import (
     error_detail,
     invalid,
@@ -37,11 +38,9 @@ from multitarget_exporter.providers.answers import (
 )
 from multitarget_exporter.providers.regions import country_matches, state_matches
 from multitarget_exporter.reading import (
-    Condition,
-    DailyForecast,
     Failure,
     FailureReason,
-    ForecastStep,
+    Part,
     ProbeResult,
     Reading,
     dew_point_celsius,
@@ -73,24 +72,6 @@ CURRENT = (
 )
 HOURLY = ("rain", "showers", "snowfall")
 DAILY = ("sunrise", "sunset")
-# Asked for only with `forecast`: one step per horizon, and today's and tomorrow's figures.
-FORECAST_HOURLY = (
-    "temperature_2m",
-    "apparent_temperature",
-    "relative_humidity_2m",
-    "precipitation_probability",
-    "precipitation",
-    "wind_speed_10m",
-    "wind_gusts_10m",
-    "cloud_cover",
-    "uv_index",
-    "weather_code",
-)
-FORECAST_DAILY = ("temperature_2m_max", "temperature_2m_min", "precipitation_sum", "uv_index_max")
-STEP_SECONDS = 3600.0
-STEP_WINDOW = "1h"
-FORECAST = "forecast"
-AIR_QUALITY = "air_quality"
 
 
 GEOCODE_TTL_SECONDS = 86400.0
@@ -125,9 +106,10 @@ def forecast_query(
     daily: tuple[str, ...] = DAILY
     hours, days = 1, 1
     if horizons:
-        hourly = HOURLY + FORECAST_HOURLY
-        daily = DAILY + FORECAST_DAILY
-        hours = math.ceil(max(h.seconds for h in horizons) / STEP_SECONDS) + 3
+        hourly = HOURLY + forecast_blocks.HOURLY
+        daily = DAILY + forecast_blocks.DAILY
+        longest = max(horizon.seconds for horizon in horizons)
+        hours = math.ceil(longest / forecast_blocks.STEP_SECONDS) + 3
         days = 2  # today and tomorrow
     return {
         "latitude": repr(latitude),
@@ -182,125 +164,37 @@ def pick_place(document: Any, location: PlaceName | PostalCode) -> Place | None:
     return None
 
 
-def _offset(document: dict[str, Any]) -> float:
-    return number(document, "utc_offset_seconds") or 0.0
-
-
-def _block(document: dict[str, Any], name: str) -> dict[str, Any]:
-    block = document.get(name)
-    return block if isinstance(block, dict) else {}
-
-
-def _at_hour(document: dict[str, Any], variable: str, now: float | None) -> float | None:
-    """An hourly value stamped within the hour up to `now`: the last full hour's sum (an
-    hourly sum is stamped at the end of its hour). None when no stamp is that recent."""
-    hourly = _block(document, "hourly")
-    values = hourly.get(variable)
-    if not isinstance(values, list) or now is None:
-        return None
+def _last_hour(times: list[float | None], now: float | None) -> int | None:
+    """The entry stamped within the hour up to `now`: the last full hour's sums (an hourly
+    sum is stamped at the end of its hour). None when no stamp is that recent."""
     chosen = None
-    for index, at in enumerate(steps.moments(hourly.get("time"), _offset(document))[: len(values)]):
-        if at is not None and now - STEP_SECONDS < at <= now:
+    for index, at in enumerate(times):
+        if at is not None and now is not None and now - forecast_blocks.STEP_SECONDS < at <= now:
             chosen = index
-    value = steps.value_at(values, chosen)
-    return value if value is not None and value >= 0 else None
+    return chosen
 
 
 def _first_daily(document: dict[str, Any], variable: str) -> float | None:
-    values = _block(document, "daily").get(variable)
+    values = forecast_blocks.block(document, "daily").get(variable)
     if not isinstance(values, list) or not values:
         return None
-    return steps.moment(values[0], _offset(document)) or None
-
-
-def _wind(document: dict[str, Any], block: str, value: float | None) -> float | None:
-    """A wind speed in m/s, converted from the unit the block declares (m/s if none): we
-    ask for m/s, and honour what the answer says all the same."""
-    declared = text(document, f"{block}_units", "wind_speed_10m") or "m/s"
-    return units.metres_per_second(value, declared)
-
-
-def _condition(code: float | None) -> tuple[Condition, ...]:
-    found = wmo.condition(int(code)) if code is not None and code.is_integer() else None
-    return (found,) if found else ()
-
-
-def _probability(percent: float | None) -> float | None:
-    ratio = units.ratio(percent)
-    return ratio if ratio is not None and 0 <= ratio <= 1 else None
-
-
-def parse_steps(
-    document: dict[str, Any], horizons: tuple[Horizon, ...], now: float
-) -> tuple[ForecastStep, ...] | str:
-    """One step per horizon the hourly block reaches (`now`: when the answer came), or why
-    the block cannot be read. An hour's precipitation is stamped on the hour after it."""
-    hourly = document.get("hourly")
-    if not isinstance(hourly, dict):
-        return "answer has no hourly block"
-    times = steps.moments(hourly.get("time"), _offset(document))
-    if not any(moment is not None for moment in times):
-        return "answer has no hourly.time"
-
-    def at(variable: str, index: int | None) -> float | None:
-        return steps.value_at(hourly.get(variable), index)
-
-    found = []
-    for horizon in horizons:
-        index = steps.step_index(times, now + horizon.seconds, STEP_SECONDS)
-        if index is None:
-            continue
-        found.append(
-            ForecastStep(
-                horizon=horizon.label,
-                temperature_celsius=at("temperature_2m", index),
-                apparent_temperature_celsius=at("apparent_temperature", index),
-                relative_humidity_ratio=units.ratio(at("relative_humidity_2m", index)),
-                precipitation_probability_ratio=_probability(
-                    at("precipitation_probability", index)
-                ),
-                precipitation_meters=units.metres(at("precipitation", index + 1)),
-                window=STEP_WINDOW,
-                wind_speed_meters_per_second=_wind(document, "hourly", at("wind_speed_10m", index)),
-                wind_gust_meters_per_second=_wind(document, "hourly", at("wind_gusts_10m", index)),
-                cloud_cover_ratio=units.ratio(at("cloud_cover", index)),
-                uv_index=at("uv_index", index),
-                conditions=_condition(at("weather_code", index)),
-            )
-        )
-    return tuple(found)
-
-
-def parse_days(document: dict[str, Any], now: float) -> tuple[DailyForecast, ...] | str:
-    """Today's and tomorrow's figures in the place's calendar, or why they cannot be read."""
-    daily = document.get("daily")
-    if not isinstance(daily, dict):
-        return "answer has no daily block"
-    times = steps.moments(daily.get("time"), _offset(document))
-    if not any(moment is not None for moment in times):
-        return "answer has no daily.time"
-    return tuple(
-        DailyForecast(
-            day=day,
-            temperature_max_celsius=steps.value_at(daily.get("temperature_2m_max"), index),
-            temperature_min_celsius=steps.value_at(daily.get("temperature_2m_min"), index),
-            precipitation_sum_meters=units.metres(
-                steps.value_at(daily.get("precipitation_sum"), index)
-            ),
-            uv_index_max=steps.value_at(daily.get("uv_index_max"), index),
-        )
-        for day, index in steps.day_indexes(times, now).items()
-    )
+    return steps.moment(values[0], forecast_blocks.utc_offset(document)) or None
 
 
 def _precipitation(
     document: dict[str, Any], now: float | None
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The past hour's rain (rain plus showers) and snow (reported in centimetres)."""
-    parts = [_at_hour(document, variable, now) for variable in ("rain", "showers")]
+    hourly = forecast_blocks.block(document, "hourly")
+    hour = _last_hour(forecast_blocks.hourly_times(document), now)
+
+    def at(variable: str) -> float | None:
+        return units.amount(steps.value_at(hourly.get(variable), hour))
+
+    parts = [at(variable) for variable in ("rain", "showers")]
     known = [part for part in parts if part is not None]
     rain = units.precipitation({"1h": sum(known) if known else None})
-    centimetres = _at_hour(document, "snowfall", now)
+    centimetres = at("snowfall")
     snow = units.precipitation(
         {"1h": None if centimetres is None else centimetres * units.MILLIMETRES_PER_CENTIMETRE}
     )
@@ -328,7 +222,7 @@ def parse_forecast(
         reason = str(text(document, "reason") or "")[:200]
         failure = Failure(FailureReason.UPSTREAM_ERROR, f"answer says error: {reason}")
         return ProbeResult(None, failure, status_code)
-    current = _block(document, "current")
+    current = forecast_blocks.block(document, "current")
     temperature = number(current, "temperature_2m")
     if temperature is None:
         return invalid("answer has no current.temperature_2m", status_code)
@@ -338,7 +232,7 @@ def parse_forecast(
         dew_point = dew_point_celsius(temperature, humidity)
     sea_level = number(current, "pressure_msl")
     ground = number(current, "surface_pressure")
-    observed = steps.moment(current.get("time"), _offset(document))
+    observed = steps.moment(current.get("time"), forecast_blocks.utc_offset(document))
     rain, snow = _precipitation(document, observed)
     if place is None:
         latitude, longitude = number(document, "latitude"), number(document, "longitude")
@@ -354,14 +248,18 @@ def parse_forecast(
         relative_humidity_ratio=humidity,
         pressure_pascals=units.pascals(sea_level),
         ground_pressure_pascals=units.pascals(ground),
-        wind_speed_meters_per_second=_wind(document, "current", number(current, "wind_speed_10m")),
-        wind_gust_meters_per_second=_wind(document, "current", number(current, "wind_gusts_10m")),
+        wind_speed_meters_per_second=forecast_blocks.wind(
+            document, "current", number(current, "wind_speed_10m")
+        ),
+        wind_gust_meters_per_second=forecast_blocks.wind(
+            document, "current", number(current, "wind_gusts_10m")
+        ),
         wind_direction_degrees=number(current, "wind_direction_10m"),
         cloud_cover_ratio=units.ratio(number(current, "cloud_cover")),
         visibility_meters=number(current, "visibility"),
         rain_meters=rain,
         snow_meters=snow,
-        conditions=_condition(number(current, "weather_code")),
+        conditions=forecast_blocks.conditions(number(current, "weather_code")),
         observation_timestamp_seconds=observed or None,
         sunrise_timestamp_seconds=_first_daily(document, "sunrise"),
         sunset_timestamp_seconds=_first_daily(document, "sunset"),
@@ -372,32 +270,14 @@ def parse_forecast(
         utc_offset_seconds=number(document, "utc_offset_seconds"),
         uv_index=number(current, "uv_index"),
         uv_index_clear_sky=number(current, "uv_index_clear_sky"),
-        precipitation_probability_ratio=_probability(number(current, "precipitation_probability")),
+        precipitation_probability_ratio=units.probability(
+            units.ratio(number(current, "precipitation_probability"))
+        ),
     )
     if horizons:
         moment = time.time() if now is None else now
-        reading = _with_forecast(reading, document, horizons, moment, log)
+        reading = forecast_blocks.with_forecast(reading, document, horizons, moment, log)
     return ProbeResult(reading, None, status_code)
-
-
-def _with_forecast(
-    reading: Reading,
-    document: dict[str, Any],
-    horizons: tuple[Horizon, ...],
-    now: float,
-    log: ProbeLog | None,
-) -> Reading:
-    """The reading with its steps and days; what the answer lacks is left out, and said."""
-    found = parse_steps(document, horizons, now)
-    days = parse_days(document, now)
-    if isinstance(found, str) or isinstance(days, str):
-        why = "; ".join(part for part in (found, days) if isinstance(part, str))
-        reading = left_out(reading, FORECAST, f"invalid_response: {why}", log)
-    return replace(
-        reading,
-        forecast=found if not isinstance(found, str) else (),
-        daily=days if not isinstance(days, str) else (),
-    )
 
 
 class OpenMeteo:
@@ -464,10 +344,10 @@ class OpenMeteo:
         exchange = self._upstream.get("air_quality", self._air_url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
         if isinstance(document, ProbeResult):
-            return left_out(reading, AIR_QUALITY, why_not(document), log)
+            return left_out(reading, Part.AIR_QUALITY, why_not(document), log)
         parsed = open_meteo_air.parse_air(document)
         if isinstance(parsed, str):
-            return left_out(reading, AIR_QUALITY, f"invalid_response: {parsed}", log)
+            return left_out(reading, Part.AIR_QUALITY, f"invalid_response: {parsed}", log)
         return replace(
             reading,
             air_quality_european_index=parsed.european_index,

@@ -32,6 +32,7 @@ from multitarget_exporter.reading import (
     Condition,
     Failure,
     ForecastStep,
+    Part,
     ProbeResult,
     Reading,
     dew_point_celsius,
@@ -44,9 +45,8 @@ if TYPE_CHECKING:
     from multitarget_exporter.probelog import ProbeLog
 
 POLLUTANTS = ("co", "no", "no2", "o3", "so2", "pm2_5", "pm10", "nh3")
-AIR_QUALITY = "air_quality"
-FORECAST = "forecast"
 _MAX_CONDITIONS = 16
+_MAX_WORDS = 64  # a condition's `main` and `description`: label values stay short
 STEP_SECONDS = 3 * 3600.0  # the free forecast's steps
 STEP_WINDOW = "3h"
 MAX_STEPS = 40  # five days of them: what the free forecast holds
@@ -75,9 +75,8 @@ def _conditions(document: Any) -> tuple[Condition, ...]:
         code = number(entry, "id")
         if code is None or not code.is_integer():
             continue
-        condition = Condition(
-            int(code), text(entry, "main") or "", text(entry, "description") or ""
-        )
+        main = (text(entry, "main") or "")[:_MAX_WORDS]
+        condition = Condition(int(code), main, (text(entry, "description") or "")[:_MAX_WORDS])
         conditions[condition] = None
     return tuple(conditions)
 
@@ -160,18 +159,22 @@ def steps_needed(horizons: tuple[Horizon, ...]) -> int:
     return min(MAX_STEPS, math.floor(longest / STEP_SECONDS) + 3)
 
 
-def _precipitation_over(entry: Any) -> float:
-    """The millimetres of rain and snow an entry says fell in the 3 hours before it
-    (0 when it names none, as OpenWeatherMap leaves out a dry step's `rain`)."""
-    parts = [number(entry, kind, STEP_WINDOW) for kind in ("rain", "snow")]
-    return sum(part for part in parts if part is not None and part >= 0)
+def _precipitation_over(entry: Any) -> float | None:
+    """The metres of rain and snow an entry says fell in the 3 hours before it (0 when it
+    names none, as OpenWeatherMap leaves out a dry step's `rain`); None for no entry."""
+    if not isinstance(entry, dict):
+        return None
+    parts = [units.amount(number(entry, kind, STEP_WINDOW)) for kind in ("rain", "snow")]
+    return units.metres(sum(part for part in parts if part is not None))
 
 
 def parse_forecast(
     document: Any, horizons: tuple[Horizon, ...], now: float
-) -> tuple[ForecastStep, ...] | str:
+) -> tuple[tuple[ForecastStep, ...], list[str]] | str:
     """A decoded `/data/2.5/forecast` answer (units=metric) as one step per horizon it
-    reaches (`now` is when the answer came), or why it cannot be read."""
+    reaches (`now` is when the answer came) and the horizons it does not reach, or why
+    it cannot be read. A step's `pop` is its own; its precipitation is stamped on the
+    entry 3 hours later."""
     entries = document.get("list") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         return "answer has no list of steps"
@@ -179,25 +182,23 @@ def parse_forecast(
     times = [number(entry, "dt") for entry in entries]
     if all(moment is None for moment in times):
         return "answer's steps have no dt"
-    found = []
+    found, beyond = [], []
     for horizon in horizons:
         index = steps.step_index(times, now + horizon.seconds, STEP_SECONDS)
         if index is None:
+            beyond.append(horizon.label)
             continue
         entry = entries[index]
-        # The sum for this step is stamped on the next entry; the last step's is unknown.
-        following = entries[index + 1] if index + 1 < len(entries) else None
-        precipitation = None if following is None else units.metres(_precipitation_over(following))
-        probability = number(entry, "pop")
+        # The sum for this step is stamped on the entry 3 h later; without one, unknown.
+        following = steps.stamped_after(times, index, STEP_SECONDS)
+        precipitation = None if following is None else _precipitation_over(entries[following])
         found.append(
             ForecastStep(
                 horizon=horizon.label,
                 temperature_celsius=number(entry, "main", "temp"),
                 apparent_temperature_celsius=number(entry, "main", "feels_like"),
                 relative_humidity_ratio=units.ratio(number(entry, "main", "humidity")),
-                precipitation_probability_ratio=(
-                    probability if probability is not None and 0 <= probability <= 1 else None
-                ),
+                precipitation_probability_ratio=units.probability(number(entry, "pop")),
                 precipitation_meters=precipitation,
                 window=STEP_WINDOW,
                 wind_speed_meters_per_second=number(entry, "wind", "speed"),
@@ -206,7 +207,7 @@ def parse_forecast(
                 conditions=_conditions(entry),
             )
         )
-    return tuple(found)
+    return tuple(found), beyond
 
 
 class OpenWeatherMap:
@@ -259,30 +260,33 @@ class OpenWeatherMap:
         """The reading with a step per horizon, or marked as missing them."""
         point = self._coordinates(reading)
         if point is None:
-            return left_out(reading, FORECAST, "the weather answer has no coordinates", log)
+            return left_out(reading, Part.FORECAST, "the weather answer has no coordinates", log)
         params = {**point, **self._common, "cnt": str(steps_needed(self._horizons))}
         exchange = self._upstream.get("forecast", self._forecast_url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
         if isinstance(document, ProbeResult):
-            return left_out(reading, FORECAST, why_not(document), log)
+            return left_out(reading, Part.FORECAST, why_not(document), log)
         parsed = parse_forecast(document, self._horizons, time.time())
         if isinstance(parsed, str):
-            return left_out(reading, FORECAST, f"invalid_response: {parsed}", log)
-        return replace(reading, forecast=parsed)
+            return left_out(reading, Part.FORECAST, f"invalid_response: {parsed}", log)
+        found, beyond = parsed
+        if beyond:
+            log.info("horizons past the forecast's steps left out", horizons=",".join(beyond))
+        return replace(reading, forecast=found)
 
     def _with_air(self, reading: Reading, deadline: Deadline, log: ProbeLog) -> Reading:
         """The reading with its air quality, or marked as missing it (the weather still counts)."""
         params = self._coordinates(reading)
         if params is None:
             why = "the weather answer has no coordinates to ask about"
-            return left_out(reading, AIR_QUALITY, why, log)
+            return left_out(reading, Part.AIR_QUALITY, why, log)
         exchange = self._upstream.get("air_pollution", self._air_url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
         if isinstance(document, ProbeResult):
-            return left_out(reading, AIR_QUALITY, why_not(document), log)
+            return left_out(reading, Part.AIR_QUALITY, why_not(document), log)
         parsed = parse_air(document)
         if isinstance(parsed, str):
-            return left_out(reading, AIR_QUALITY, f"invalid_response: {parsed}", log)
+            return left_out(reading, Part.AIR_QUALITY, f"invalid_response: {parsed}", log)
         index, pollutants = parsed
         return replace(
             reading, air_quality_index=index, air_pollutants_grams_per_cubic_meter=pollutants

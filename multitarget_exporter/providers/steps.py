@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 SECONDS_PER_DAY = 86400.0
-# Local days last 23 to 25 hours; a moment this long after today's start is tomorrow.
-_INTO_TOMORROW = 26 * 3600.0
+_SHORTEST_DAY = 23 * 3600.0  # the day clocks go forward
+_LONGEST_DAY = 25 * 3600.0  # the day they go back
 _ISO_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
 
@@ -45,16 +45,21 @@ def moments(values: Any, utc_offset_seconds: float = 0.0) -> list[float | None]:
     return [moment(value, utc_offset_seconds) for value in values]
 
 
-def step_index(times: Sequence[float | None], at: float, length_seconds: float) -> int | None:
+def step_index(
+    times: Sequence[float | None], at: float, length_seconds: float, longest_seconds: float = 0.0
+) -> int | None:
     """The index of the step that contains `at`, or None.
 
-    Step i covers [times[i], the next step's time); the last one `length_seconds`.
-    Entries that are not times (None) start no step; times must ascend.
+    Step i covers [times[i], the next step's time), and no longer than
+    `longest_seconds` (default: `length_seconds`) across a gap in the stamps; the
+    last one `length_seconds`. Entries that are not times (None) start no step;
+    times must ascend.
     """
+    longest = longest_seconds or length_seconds
     stamped = [(index, start) for index, start in enumerate(times) if start is not None]
     for position, (index, start) in enumerate(stamped):
         last = position + 1 == len(stamped)
-        end = start + length_seconds if last else stamped[position + 1][1]
+        end = start + length_seconds if last else min(stamped[position + 1][1], start + longest)
         if end <= start:
             return None  # not ascending: no step can be trusted
         if start <= at < end:
@@ -62,18 +67,32 @@ def step_index(times: Sequence[float | None], at: float, length_seconds: float) 
     return None
 
 
+def stamped_after(times: Sequence[float | None], index: int, length_seconds: float) -> int | None:
+    """The index of the entry stamped exactly `length_seconds` after entry `index` (where a
+    sum over step `index` is stamped), or None when the answer lacks it."""
+    following = index + 1
+    if following >= len(times):
+        return None
+    start, end = times[index], times[following]
+    if start is None or end is None or end != start + length_seconds:
+        return None
+    return following
+
+
 def day_indexes(times: Sequence[float | None], now: float) -> dict[str, int]:
-    """Which daily entries are today and tomorrow, given each day's start (local midnight)."""
+    """Which daily entries are today and tomorrow, given each day's start (local midnight):
+    local days last 23 to 25 hours, and an entry after another by more or less is no day."""
     found: dict[str, int] = {}
-    today = step_index(times, now, SECONDS_PER_DAY)
+    today = step_index(times, now, SECONDS_PER_DAY, _LONGEST_DAY)
     if today is None:
         return found
     found["today"] = today
     start = times[today]
-    if start is not None:
-        tomorrow = step_index(times, start + _INTO_TOMORROW, SECONDS_PER_DAY)
-        if tomorrow is not None and tomorrow != today:
-            found["tomorrow"] = tomorrow
+    following = today + 1
+    if start is not None and following < len(times):
+        tomorrow = times[following]
+        if tomorrow is not None and _SHORTEST_DAY <= tomorrow - start <= _LONGEST_DAY:
+            found["tomorrow"] = following
     return found
 
 
