@@ -368,9 +368,8 @@ def _hourly(variable: str, at: Callable[[int], Hour], moment: int) -> float | in
         "rain": before.rain,
         "showers": before.showers,
         "snowfall": round(before.snow * 0.7, 2),
-        "weather_code": wmo_code(
-            condition(before.rain, before.showers, before.snow, hour.cloud_cover)
-        ),
+        # Open-Meteo documents the code as an instant: the weather as the hour begins.
+        "weather_code": wmo_code(condition(hour.rain, hour.showers, hour.snow, hour.cloud_cover)),
     }
     return instants[variable]
 

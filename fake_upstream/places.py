@@ -455,8 +455,9 @@ def _owm_step(site: Site, moment: int, units: str, index: int) -> dict[str, Any]
     ahead = [model_hour(site, moment + hours * 3600) for hours in (0, 1, 2)]
     rain = round(sum(h.rain + h.showers for h in before), 2)
     snow = round(sum(h.snow for h in before), 2)
-    showers = sum(h.showers for h in before)
-    owm_id = condition((rain - showers) / 3, showers / 3, snow / 3, at.cloud_cover)
+    # The condition, like the chance of precipitation, is the step's own 3 hours.
+    wet = sum(h.rain for h in ahead) / 3, sum(h.showers for h in ahead) / 3
+    owm_id = condition(wet[0], wet[1], sum(h.snow for h in ahead) / 3, at.cloud_cover)
     main, description, icon = OWM_CONDITIONS[owm_id]
     pod = "d" if at.is_day else "n"
     spread = (0.47, 0.23)[index] if index < 2 else 0  # the first steps' `temp_kf`, as upstream

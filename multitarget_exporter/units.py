@@ -22,6 +22,12 @@ def ratio(percent: float | None) -> float | None:
     return None if percent is None else percent / 100.0
 
 
+def fraction(percent: float | None) -> float | None:
+    """A percentage of a whole (humidity, cloud cover, a chance) as a 0 to 1 ratio; None for
+    one outside 0 to 100."""
+    return probability(ratio(percent))
+
+
 def probability(ratio_value: float | None) -> float | None:
     """A probability as a 0 to 1 ratio; None for anything outside."""
     return ratio_value if ratio_value is not None and 0 <= ratio_value <= 1 else None

@@ -397,8 +397,11 @@ def test_the_model_has_frost_heavy_rain_dry_hours_and_sunshine(fake):
     ]
     assert any(h["precipitation"] >= 4 and h["precipitation_probability"] >= 70 for h in hours)
     assert any(h["precipitation"] == 0 for h in hours)
+    # The code is an instant (the weather as the hour begins); the amount is stamped at
+    # the hour's end, on the next entry.
+    for hour, following in itertools.pairwise(hours):
+        assert (following["precipitation"] > 0) == (hour["weather_code"] >= 51), hour
     for hour in hours:
-        assert (hour["precipitation"] > 0) == (hour["weather_code"] >= 51), hour
         assert hour["uv_index"] <= hour["uv_index_clear_sky"]
         if not hour["is_day"]:
             assert hour["uv_index"] == 0

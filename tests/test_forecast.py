@@ -291,3 +291,47 @@ def test_a_collector_without_a_forecast_has_none_of_its_families():
     families = {m.name for m in ProbeCollector(ProbeResult(result.reading, None, 200)).collect()}
     assert not any(name.startswith("weather_forecast") for name in families)
     assert "weather_uv_index" in families  # current UV comes without `forecast` too
+
+
+# -- hostile answers ---------------------------------------------------------------------
+
+
+def test_steps_out_of_time_order_are_no_forecast_and_say_so():
+    document = owm_forecast(owm_entry(FIRST + 10800, 1.0, 0.1), owm_entry(FIRST, 2.0, 0.2))
+    assert openweathermap.parse_forecast(document, (H["3h"],), NOW) == (
+        "answer's steps are not in time order"
+    )
+    answer = om_answer()
+    answer["hourly"]["time"].reverse()
+    log = ProbeLog()
+    r = parse_forecast(answer, 200, None, (H["1h"],), NOW, log).reading
+    assert r.forecast == () and r.missing == "forecast" and "not in time order" in log.text()
+
+
+def test_values_outside_their_range_are_left_out():
+    answer = om_answer()
+    answer["hourly"]["relative_humidity_2m"] = [250] * 8
+    answer["hourly"]["cloud_cover"] = [-5] * 8
+    answer["hourly"]["uv_index"] = [-3.0] * 8
+    answer["current"]["uv_index"] = -1.0
+    r = parse_forecast(answer, 200, None, (H["1h"],), NOW).reading
+    (step,) = r.forecast
+    assert step.relative_humidity_ratio is None and step.cloud_cover_ratio is None
+    assert step.uv_index is None and r.uv_index is None
+    assert step.temperature_celsius == 3.0  # the rest of the step stays
+
+
+def test_owm_rain_named_without_an_amount_is_unknown_not_dry():
+    for rain in (None, {"3h": None}, {"3h": -1}, {"3h": "lots"}):
+        following = owm_entry(FIRST + 10800, 1.0, 0.5)
+        following["rain"] = rain
+        (step,), _ = openweathermap.parse_forecast(
+            owm_forecast(owm_entry(FIRST, 1.0, 0.5), following), (H["3h"],), NOW
+        )
+        assert step.precipitation_meters is None, rain
+    following = owm_entry(FIRST + 10800, 1.0, 0.5)
+    following["rain"] = {}  # as real answers send for no rain
+    (step,), _ = openweathermap.parse_forecast(
+        owm_forecast(owm_entry(FIRST, 1.0, 0.5), following), (H["3h"],), NOW
+    )
+    assert step.precipitation_meters == 0.0

@@ -326,8 +326,17 @@ def test_a_failed_forecast_call_keeps_the_weather(exporter, fake_upstream, fault
     assert again["probe_success"] == 1 and forecasts(again)
 
 
-@pytest.mark.parametrize("fault", ["malformed", "partial", "json_503", "bad_request"])
-def test_a_failed_open_meteo_air_call_keeps_the_weather(exporter, fake_upstream, fault):
+@pytest.mark.parametrize(
+    ("fault", "words"),
+    [
+        ("malformed", "invalid_response"),
+        ("partial", "invalid_response"),
+        ("json_503", "upstream_error"),
+        ("bad_request", "upstream_error"),
+        ("error_in_body", "upstream_error"),  # {"error": true} with a 200
+    ],
+)
+def test_a_failed_open_meteo_air_call_keeps_the_weather(exporter, fake_upstream, fault, words):
     target = unique_point()
     fake_upstream.fault(fault, "*", path="/v1/air-quality", times=1)
     try:
@@ -338,5 +347,6 @@ def test_a_failed_open_meteo_air_call_keeps_the_weather(exporter, fake_upstream,
     assert "weather_air_quality_european_index" not in found
     page = exporter.get("/logs", params={"target": target, "module": "om_fragile"}).text
     assert "air_quality left out" in page
+    assert words in page.split("air_quality left out", 1)[1]
     again = probe(exporter, target, "om_fragile")
     assert "weather_air_quality_european_index" in again

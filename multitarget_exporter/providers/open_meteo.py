@@ -268,10 +268,10 @@ def parse_forecast(
         latitude_degrees=latitude,
         longitude_degrees=longitude,
         utc_offset_seconds=number(document, "utc_offset_seconds"),
-        uv_index=number(current, "uv_index"),
-        uv_index_clear_sky=number(current, "uv_index_clear_sky"),
-        precipitation_probability_ratio=units.probability(
-            units.ratio(number(current, "precipitation_probability"))
+        uv_index=units.amount(number(current, "uv_index")),
+        uv_index_clear_sky=units.amount(number(current, "uv_index_clear_sky")),
+        precipitation_probability_ratio=units.fraction(
+            number(current, "precipitation_probability")
         ),
     )
     if horizons:
@@ -345,6 +345,9 @@ class OpenMeteo:
         document = json_answer(exchange, self._secrets)
         if isinstance(document, ProbeResult):
             return left_out(reading, Part.AIR_QUALITY, why_not(document), log)
+        if isinstance(document, dict) and document.get("error") is True:
+            why = f"upstream_error: {error_detail(exchange.body, self._secrets)}"
+            return left_out(reading, Part.AIR_QUALITY, why, log)
         parsed = open_meteo_air.parse_air(document)
         if isinstance(parsed, str):
             return left_out(reading, Part.AIR_QUALITY, f"invalid_response: {parsed}", log)

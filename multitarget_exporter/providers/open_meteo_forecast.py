@@ -84,6 +84,8 @@ def parse_steps(
         return "answer has no hourly block"
     if not any(moment is not None for moment in times):
         return "answer has no hourly.time"
+    if not steps.ascending(times):
+        return "answer's hourly.time is not in time order"
 
     def at(variable: str, index: int | None) -> float | None:
         return steps.value_at(hourly.get(variable), index)
@@ -100,15 +102,15 @@ def parse_steps(
                 horizon=horizon.label,
                 temperature_celsius=at("temperature_2m", index),
                 apparent_temperature_celsius=at("apparent_temperature", index),
-                relative_humidity_ratio=units.ratio(at("relative_humidity_2m", index)),
-                precipitation_probability_ratio=units.probability(
-                    units.ratio(at("precipitation_probability", following))
+                relative_humidity_ratio=units.fraction(at("relative_humidity_2m", index)),
+                precipitation_probability_ratio=units.fraction(
+                    at("precipitation_probability", following)
                 ),
                 precipitation_meters=units.metres(at("precipitation", following)),
                 window=STEP_WINDOW,
                 wind_speed_meters_per_second=wind(document, "hourly", at("wind_speed_10m", index)),
                 wind_gust_meters_per_second=wind(document, "hourly", at("wind_gusts_10m", index)),
-                cloud_cover_ratio=units.ratio(at("cloud_cover", index)),
+                cloud_cover_ratio=units.fraction(at("cloud_cover", index)),
                 uv_index=units.amount(at("uv_index", index)),
                 conditions=conditions(at("weather_code", index)),
             )
@@ -125,6 +127,8 @@ def parse_days(document: dict[str, Any], now: float) -> tuple[DailyForecast, ...
     times = steps.moments(raw[:MAX_DAYS] if isinstance(raw, list) else None, utc_offset(document))
     if not any(moment is not None for moment in times):
         return "answer has no daily.time"
+    if not steps.ascending(times):
+        return "answer's daily.time is not in time order"
 
     def at(variable: str, index: int) -> float | None:
         return steps.value_at(daily.get(variable), index)

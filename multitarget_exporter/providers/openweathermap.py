@@ -160,12 +160,23 @@ def steps_needed(horizons: tuple[Horizon, ...]) -> int:
 
 
 def _precipitation_over(entry: Any) -> float | None:
-    """The metres of rain and snow an entry says fell in the 3 hours before it (0 when it
-    names none, as OpenWeatherMap leaves out a dry step's `rain`); None for no entry."""
+    """The metres of rain and snow an entry says fell in the 3 hours before it: 0 when it
+    names none (OpenWeatherMap leaves out a dry step's `rain`, or sends `{}`), None when
+    it names one but gives no amount (`null`, a negative or a word)."""
     if not isinstance(entry, dict):
         return None
-    parts = [units.amount(number(entry, kind, STEP_WINDOW)) for kind in ("rain", "snow")]
-    return units.metres(sum(part for part in parts if part is not None))
+    total = 0.0
+    for kind in ("rain", "snow"):
+        if kind not in entry:
+            continue
+        block = entry[kind]
+        if isinstance(block, dict) and STEP_WINDOW not in block:
+            continue
+        millimetres = units.amount(number(entry, kind, STEP_WINDOW))
+        if millimetres is None:
+            return None
+        total += millimetres
+    return units.metres(total)
 
 
 def parse_forecast(
@@ -182,6 +193,8 @@ def parse_forecast(
     times = [number(entry, "dt") for entry in entries]
     if all(moment is None for moment in times):
         return "answer's steps have no dt"
+    if not steps.ascending(times):
+        return "answer's steps are not in time order"
     found, beyond = [], []
     for horizon in horizons:
         index = steps.step_index(times, now + horizon.seconds, STEP_SECONDS)
@@ -197,13 +210,13 @@ def parse_forecast(
                 horizon=horizon.label,
                 temperature_celsius=number(entry, "main", "temp"),
                 apparent_temperature_celsius=number(entry, "main", "feels_like"),
-                relative_humidity_ratio=units.ratio(number(entry, "main", "humidity")),
+                relative_humidity_ratio=units.fraction(number(entry, "main", "humidity")),
                 precipitation_probability_ratio=units.probability(number(entry, "pop")),
                 precipitation_meters=precipitation,
                 window=STEP_WINDOW,
                 wind_speed_meters_per_second=number(entry, "wind", "speed"),
                 wind_gust_meters_per_second=number(entry, "wind", "gust"),
-                cloud_cover_ratio=units.ratio(number(entry, "clouds", "all")),
+                cloud_cover_ratio=units.fraction(number(entry, "clouds", "all")),
                 conditions=_conditions(entry),
             )
         )

@@ -9,6 +9,7 @@ out rather than extrapolated.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -65,6 +66,13 @@ def step_index(
         if start <= at < end:
             return index
     return None
+
+
+def ascending(times: Sequence[float | None]) -> bool:
+    """Whether the stamped times rise from one to the next (an answer out of order, or
+    with a time twice, has no steps to trust)."""
+    stamped = [start for start in times if start is not None]
+    return all(later > earlier for earlier, later in itertools.pairwise(stamped))
 
 
 def stamped_after(times: Sequence[float | None], index: int, length_seconds: float) -> int | None:
