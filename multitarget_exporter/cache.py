@@ -8,9 +8,10 @@ result (single-flight), so a burst of new targets costs one call each.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from multitarget_exporter.config import ModuleConfig
 from multitarget_exporter.deadline import Deadline
@@ -51,6 +52,9 @@ def ttl_for(module: ModuleConfig, result: ProbeResult) -> float:
     if result.reading is not None:
         if result.reading.missing:
             return min(module.cache_ttl_seconds, SHORT_TTL_SECONDS)
+        if result.expires_at is not None and module.cache_ttl_seconds > 0:
+            # Fresh until the later of the upstream's Expires and the module's cache_ttl.
+            return max(module.cache_ttl_seconds, result.expires_at - time.time())
         return module.cache_ttl_seconds
     if result.failure is not None and result.failure.reason is FailureReason.NOT_FOUND:
         return min(module.cache_ttl_seconds, SHORT_TTL_SECONDS)
@@ -85,6 +89,11 @@ class ReadingCache(Protocol):
         """A budget of upstream calls, as widely shared as the cache is."""
         ...
 
+    @property
+    def validators(self) -> Validators:
+        """Validated upstream answers, as widely shared as the cache is."""
+        ...
+
 
 class Bucket(Protocol):
     """A budget of upstream calls."""
@@ -94,6 +103,39 @@ class Bucket(Protocol):
     def take(self, count: int = 1) -> bool:
         """Spend `count` calls (at most the whole budget), or say there are not enough left."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    """An upstream answer kept for HTTP revalidation, apart from the readings: until when
+    it is fresh (`Expires`), its `Last-Modified` exactly as sent, its status, and the
+    provider's own compact form of its body (plain JSON data), to read it again."""
+
+    expires_at: float
+    last_modified: str
+    status_code: int
+    document: Any
+
+
+class Validators(Protocol):
+    """Validated answers by upstream resource (say, a base URL and a rounded point)."""
+
+    def get(self, key: str) -> Validated | None: ...
+
+    def put(self, key: str, value: Validated, keep_seconds: float) -> None: ...
+
+
+class MemoryValidators:
+    """One process's validated answers, least recently used out past a bound of their own."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._kept: ExpiringStore[Validated] = ExpiringStore(max_entries)
+
+    def get(self, key: str) -> Validated | None:
+        return self._kept.get(key)
+
+    def put(self, key: str, value: Validated, keep_seconds: float) -> None:
+        self._kept.put(key, value, keep_seconds)
 
 
 Flights = SingleFlight[tuple[CacheEntry, Outcome]]
@@ -118,6 +160,11 @@ class MemoryCache:
         self.max_entries = max_entries
         self._entries: ExpiringStore[CacheEntry] = ExpiringStore(max_entries)
         self._flights: Flights = SingleFlight()
+        self._validators = MemoryValidators(max_entries)
+
+    @property
+    def validators(self) -> MemoryValidators:
+        return self._validators
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -242,12 +242,13 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
         value = getattr(reading, attribute)
         if value is not None:
             yield _gauge(name, documentation, value)
-    yield _precipitation(
-        "weather_rain_meters", "Rain over the window, in metres of water.", reading.rain_meters
-    )
-    yield _precipitation(
-        "weather_snow_meters", "Snow over the window, in metres.", reading.snow_meters
-    )
+    if reading.observes_precipitation:
+        yield _precipitation(
+            "weather_rain_meters", "Rain over the window, in metres of water.", reading.rain_meters
+        )
+        yield _precipitation(
+            "weather_snow_meters", "Snow over the window, in metres.", reading.snow_meters
+        )
     if reading.conditions:
         conditions = GaugeMetricFamily(
             "weather_condition_info",

@@ -27,6 +27,8 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:_[A-Za-z]{2})?")
 _MODULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A `contact` goes into a request header: printable ASCII, no CR or LF, bounded.
+_CONTACT = re.compile(r"[\x20-\x7e]{3,200}")
 _MODULE_KEYS = frozenset(
     {
         "provider",
@@ -40,6 +42,7 @@ _MODULE_KEYS = frozenset(
         "air_quality",
         "air_quality_url",
         "forecast",
+        "contact",
         "rate_limit",
         "allowed_targets",
     }
@@ -83,6 +86,7 @@ class ModuleConfig:
     air_quality: bool = False
     air_quality_url: str = ""
     forecast: tuple[Horizon, ...] = ()
+    contact: str = ""
     rate_limit: RateLimit | None = None
     allowed_targets: tuple[re.Pattern[str], ...] = ()
 
@@ -145,6 +149,7 @@ def module_view(module: ModuleConfig) -> dict[str, Any]:
             "air_quality": module.air_quality,
             **({"air_quality_url": module.air_quality_url} if module.air_quality_url else {}),
             "forecast": [horizon.label for horizon in module.forecast],
+            **({"contact": module.contact} if module.contact else {}),
             "rate_limit": str(module.rate_limit) if module.rate_limit else None,
             "allowed_targets": [pattern.pattern for pattern in module.allowed_targets],
         }
@@ -205,6 +210,25 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
             + (" (its air quality comes from base_url)" if kind.offers_air_quality else ""),
         )
     horizons = fields.durations("forecast", MAX_HORIZONS, MAX_HORIZON_SECONDS, "120h")
+    if kind and not kind.takes_api_key:
+        for key in ("api_key", "api_key_file"):
+            if fields.given(key):
+                fields.problem(key, f"the {provider} provider takes no key")
+    contact = fields.text("contact", "").strip()
+    if kind and kind.asks_contact:
+        if not contact:
+            fields.problem(
+                "contact",
+                f"required for {provider}: its terms ask every client to say who it is "
+                "(an e-mail address or a website)",
+            )
+        elif not _CONTACT.fullmatch(contact):
+            fields.problem("contact", "must be 3 to 200 printable ASCII characters")
+    elif kind and fields.given("contact"):
+        fields.problem("contact", f"the {provider} provider does not use a contact")
+    cache_ttl = fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0)
+    if kind and kind.asks_contact and fields.given("cache_ttl") and cache_ttl == 0:
+        fields.problem("cache_ttl", f"must be above 0 for {provider}: its Expires needs a cache")
     language = fields.text("language", "en")
     if not _LANGUAGE.fullmatch(language):
         fields.problem("language", f"{language!r} is not a language code like en or zh_cn")
@@ -217,10 +241,11 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         geocoding_url=fields.url("geocoding_url", default_geocoding),
         language=language,
         timeout_seconds=fields.duration("timeout", 10.0, 0.001, 300.0),
-        cache_ttl_seconds=fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0),
+        cache_ttl_seconds=cache_ttl,
         air_quality=air_quality,
         air_quality_url=fields.url("air_quality_url", default_air_url),
         forecast=tuple(Horizon(label, seconds) for label, seconds in horizons),
+        contact=contact,
         rate_limit=fields.rate("rate_limit"),
         allowed_targets=fields.patterns("allowed_targets"),
     )

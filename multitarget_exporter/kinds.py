@@ -25,6 +25,9 @@ class ProviderKind:
     # Where air quality is asked for in a call of its own ("": the provider takes no
     # `air_quality_url`; OpenWeatherMap's lives under its base_url).
     default_air_quality_url: str = ""
+    # Whether the provider's API takes a key (`api_key`), and asks who calls (`contact`).
+    takes_api_key: bool = True
+    asks_contact: bool = False
 
 
 OPENWEATHERMAP = ProviderKind(
@@ -40,4 +43,14 @@ OPEN_METEO = ProviderKind(
     default_air_quality_url="https://air-quality-api.open-meteo.com",
 )
 
-KINDS: dict[str, ProviderKind] = {kind.name: kind for kind in (OPENWEATHERMAP, OPEN_METEO)}
+MET_NORWAY = ProviderKind(
+    "met_norway",
+    "https://api.met.no",
+    "https://geocoding-api.open-meteo.com",  # MET Norway has no place names of its own
+    takes_api_key=False,
+    asks_contact=True,
+)
+
+KINDS: dict[str, ProviderKind] = {
+    kind.name: kind for kind in (OPENWEATHERMAP, OPEN_METEO, MET_NORWAY)
+}

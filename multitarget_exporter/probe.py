@@ -63,6 +63,9 @@ def run_probe(
     )
 
     def fetch() -> ProbeResult:
+        kept = provider.stored(location)
+        if kept is not None:
+            return kept
         if bucket is not None and not bucket.take(provider.calls_per_fetch):
             selfmetrics.RATE_LIMITED.labels(module.name).inc()
             detail = f"module rate_limit {bucket.rate} reached; no upstream call made"
@@ -84,7 +87,9 @@ def run_probe(
             cache=outcome,
         )
     result = replace(
-        entry.result, cache_hit=outcome != "miss", duration_seconds=time.perf_counter() - started
+        entry.result,
+        cache_hit=outcome != "miss" or entry.result.cache_hit,
+        duration_seconds=time.perf_counter() - started,
     )
     return result, entry.encoded
 

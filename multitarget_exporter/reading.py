@@ -34,9 +34,10 @@ class FailureReason(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """One reported weather condition (OWM's `weather[]`, or a WMO code in words)."""
+    """One reported weather condition: OWM's `weather[]` (a number), a WMO code in words
+    (a number), or a MET Norway symbol code in words (the code)."""
 
-    id: int
+    id: int | str
     main: str
     description: str
 
@@ -114,6 +115,8 @@ class Reading:
     air_quality_european_index: float | None = None
     air_quality_usa_index: float | None = None
     pollen_grains_per_cubic_meter: dict[str, float] = field(default_factory=dict)
+    # False for a provider that forecasts and does not observe: no past hour's rain or snow.
+    observes_precipitation: bool = True
     # Parts asked for but not had (`Part` values, comma-separated): the reading
     # is served without it, and cached only briefly so the part comes back soon.
     missing: str = ""
@@ -136,6 +139,8 @@ class ProbeResult:
     upstream_status_code: int = 0
     cache_hit: bool = False
     duration_seconds: float = 0.0
+    # When the upstream said its answer stays fresh until (HTTP `Expires`), as a Unix time.
+    expires_at: float | None = None
 
     @property
     def success(self) -> bool:

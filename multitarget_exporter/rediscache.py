@@ -22,7 +22,15 @@ from typing import Any
 import redis
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
+from multitarget_exporter.cache import (
+    CacheEntry,
+    Flights,
+    MemoryCache,
+    MemoryValidators,
+    Outcome,
+    Validated,
+    in_flight,
+)
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import (
@@ -165,6 +173,41 @@ class RedisTokenBucket:
         return self._fallback.take(count)
 
 
+class RedisValidators:
+    """Validated answers in Redis, shared by every process and replica; this process's
+    own copy when Redis cannot be reached."""
+
+    def __init__(self, client: redis.Redis, health: _Health, fallback: MemoryValidators) -> None:
+        self._client, self._health, self._fallback = client, health, fallback
+
+    def get(self, key: str) -> Validated | None:
+        if not self._health.down():
+            try:
+                data = self._client.get(f"{PREFIX}v:{key}")
+                if data is None:
+                    return self._fallback.get(key)
+                document = json.loads(data)
+                return Validated(
+                    float(document["expires_at"]),
+                    str(document["last_modified"]),
+                    int(document["status_code"]),
+                    document["document"],
+                )
+            except (redis.RedisError, ValueError, KeyError, TypeError) as error:
+                self._health.trouble(error)
+        return self._fallback.get(key)
+
+    def put(self, key: str, value: Validated, keep_seconds: float) -> None:
+        self._fallback.put(key, value, keep_seconds)
+        if self._health.down():
+            return
+        data = json.dumps(asdict(value), ensure_ascii=False).encode("utf-8")
+        try:
+            self._client.set(f"{PREFIX}v:{key}", data, px=max(int(keep_seconds * 1000), 1))
+        except redis.RedisError as error:
+            self._health.trouble(error)
+
+
 class RedisCache:
     """Results in Redis, shared by every process that points at the same server."""
 
@@ -180,6 +223,11 @@ class RedisCache:
         # In front of Redis: one process, one Redis round trip per key at a time.
         self._flights: Flights = SingleFlight()
         self._health = _Health()
+        self._validators = RedisValidators(self._client, self._health, self._local.validators)
+
+    @property
+    def validators(self) -> RedisValidators:
+        return self._validators
 
     def __len__(self) -> int:
         return len(self._local)

@@ -29,7 +29,8 @@ class ServingState:
     @classmethod
     def build(cls, config: Config, cache: ReadingCache) -> ServingState:
         providers = {
-            name: PROVIDERS[module.provider](module) for name, module in config.modules.items()
+            name: PROVIDERS[module.provider](module, cache.validators)
+            for name, module in config.modules.items()
         }
         buckets = {
             name: cache.bucket(name, module.rate_limit)

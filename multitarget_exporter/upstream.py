@@ -27,7 +27,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
@@ -47,6 +47,10 @@ _READ_SIZE = 64 * 1024
 USER_AGENT = f"multitarget_exporter/{__version__}"
 
 
+# Response headers an exchange keeps (lower case): HTTP caching and the body's type.
+KEPT_HEADERS = ("expires", "last-modified", "content-type")
+
+
 @dataclass(frozen=True, slots=True)
 class Exchange:
     """One upstream request's outcome: a complete body, or a failure. Status 0: none came."""
@@ -54,6 +58,7 @@ class Exchange:
     status_code: int
     body: bytes = b""
     failure: Failure | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # KEPT_HEADERS, as sent
 
 
 class _Watchdog:
@@ -257,8 +262,10 @@ def get(
     deadline: Deadline,
     secrets: tuple[str, ...] = (),
     log: ProbeLog | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Exchange:
-    """GET `url` with `params` (always query values, never part of host or path)."""
+    """GET `url` with `params` (always query values, never part of host or path), and
+    `headers` besides the pool's own."""
     remaining = deadline.remaining()
     if remaining <= 0:
         failure = Failure(FailureReason.TIMEOUT, "no time left before the request")
@@ -277,7 +284,7 @@ def get(
     running = state.exchange
     running.deadline, running.ticket = deadline, None
     try:
-        exchange = _exchange_within(name, full_url, deadline, remaining, secrets, state)
+        exchange = _exchange_within(name, full_url, deadline, remaining, secrets, state, headers)
         if log is not None:
             outcome: dict[str, Any] = {
                 "status": exchange.status_code,
@@ -303,6 +310,7 @@ def _exchange_within(
     remaining: float,
     secrets: tuple[str, ...],
     state: _ProcessState,
+    headers: Mapping[str, str] | None = None,
 ) -> Exchange:
     errors = (urllib3.exceptions.HTTPError, OSError, ValueError)
     parts = urllib.parse.urlsplit(url)
@@ -310,6 +318,7 @@ def _exchange_within(
         response = pool_for(name, parts.scheme, parts.netloc).request(
             "GET",
             url,
+            headers={**_HEADERS, **headers} if headers else None,
             timeout=urllib3.Timeout(connect=remaining, read=remaining),
             preload_content=False,
             redirect=False,  # an upstream's answer is its own: never somewhere else's
@@ -320,15 +329,16 @@ def _exchange_within(
         body = _read_body(response, deadline)
     except errors as error:
         body = _failure_from_exception(error, deadline, secrets)
+    kept = {key: response.headers[key] for key in KEPT_HEADERS if key in response.headers}
     if isinstance(body, Failure):
         response.close()  # a half-read connection cannot go back to the pool
-        return Exchange(response.status, failure=body)
+        return Exchange(response.status, failure=body, headers=kept)
     running = state.exchange
     if running.ticket is not None:  # out of the watchdog's reach before it is pooled
         state.watchdog.unwatch(running.ticket)
         running.ticket = None
     response.release_conn()  # read to the end: the connection is reusable
-    return Exchange(response.status, body=body)
+    return Exchange(response.status, body=body, headers=kept)
 
 
 class Upstream:
@@ -345,10 +355,11 @@ class Upstream:
         params: Mapping[str, str],
         deadline: Deadline,
         log: ProbeLog | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Exchange:
         """GET under the deadline, counted as `endpoint` in the exporter's metrics."""
         started = time.perf_counter()
-        exchange = get(self.provider, url, params, deadline, self.secrets, log)
+        exchange = get(self.provider, url, params, deadline, self.secrets, log, headers)
         code = (
             str(exchange.status_code)
             if exchange.status_code

@@ -13,7 +13,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.providers.open_meteo import Place, parse_forecast
+from multitarget_exporter.providers.geocoding import Place
+from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 

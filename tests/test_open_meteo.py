@@ -6,14 +6,12 @@ from pathlib import Path
 import pytest
 
 from multitarget_exporter.providers import wmo
+from multitarget_exporter.providers.geocoding import Place, pick_place, search_query
 from multitarget_exporter.providers.open_meteo import (
     CURRENT,
     OpenMeteo,
-    Place,
     forecast_query,
     parse_forecast,
-    pick_place,
-    search_query,
 )
 from multitarget_exporter.reading import FailureReason
 from multitarget_exporter.targets import parse_target

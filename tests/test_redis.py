@@ -14,7 +14,8 @@ import pytest
 import redis
 import requests
 
-from multitarget_exporter.providers.open_meteo import Place, parse_forecast
+from multitarget_exporter.providers.geocoding import Place
+from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.rediscache import decode, encode

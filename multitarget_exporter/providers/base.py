@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
+    from multitarget_exporter.cache import Validators
     from multitarget_exporter.config import ModuleConfig
     from multitarget_exporter.deadline import Deadline
     from multitarget_exporter.kinds import ProviderKind
@@ -22,7 +23,14 @@ class Provider(Protocol):
     # Upstream calls one fetch costs, as the module's `rate_limit` counts them.
     calls_per_fetch: int
 
-    def __init__(self, module: ModuleConfig) -> None: ...
+    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
+        """`validators`: where answers kept for HTTP revalidation go (the cache's)."""
+        ...
+
+    def stored(self, location: Location) -> ProbeResult | None:
+        """A result that needs no upstream call and no budget (a kept answer still fresh
+        by its `Expires`), or None."""
+        ...
 
     def unsupported(self, location: Location) -> str | None:
         """Why this provider cannot look up `location` (a 400), or None."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from multitarget_exporter import units, upstream
@@ -36,7 +36,7 @@ from multitarget_exporter.providers.answers import (
     text,
     why_not,
 )
-from multitarget_exporter.providers.regions import country_matches, state_matches
+from multitarget_exporter.providers.geocoding import Geocoder, Place
 from multitarget_exporter.reading import (
     Failure,
     FailureReason,
@@ -45,10 +45,10 @@ from multitarget_exporter.reading import (
     Reading,
     dew_point_celsius,
 )
-from multitarget_exporter.store import ExpiringStore
-from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceName, PostalCode
+from multitarget_exporter.targets import CityId, Location
 
 if TYPE_CHECKING:
+    from multitarget_exporter.cache import Validators
     from multitarget_exporter.config import Horizon, ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
 
@@ -72,24 +72,6 @@ CURRENT = (
 )
 HOURLY = ("rain", "showers", "snowfall")
 DAILY = ("sunrise", "sunset")
-
-
-GEOCODE_TTL_SECONDS = 86400.0
-GEOCODE_MAX_ENTRIES = 10000
-# Candidates asked for when a state, a country or a postal code must pick
-# among places of one name (there are dozens of Springfields).
-_CANDIDATES = 100
-_MAX_NAME = 200
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    """Where the geocoder put a target."""
-
-    name: str
-    country: str
-    latitude: float
-    longitude: float
 
 
 def forecast_query(
@@ -124,44 +106,6 @@ def forecast_query(
         "timeformat": "unixtime",
         "timezone": "auto",
     }
-
-
-def search_query(location: PlaceName | PostalCode, language: str) -> dict[str, str]:
-    """The `/v1/search` parameters that look for `location`."""
-    if isinstance(location, PlaceName):
-        narrowed = location.state is not None or location.country is not None
-        name = location.name
-    else:
-        narrowed, name = True, location.code
-    return {
-        "name": name,
-        "count": str(_CANDIDATES if narrowed else 1),
-        "language": language.split("_")[0].lower(),
-        "format": "json",
-    }
-
-
-def pick_place(document: Any, location: PlaceName | PostalCode) -> Place | None:
-    """The first geocoding result that fits the target's state and country, or None."""
-    results = document.get("results") if isinstance(document, dict) else None
-    if not isinstance(results, list):
-        return None  # Open-Meteo leaves `results` out when nothing matched
-    if isinstance(location, PlaceName):
-        state, country = location.state, location.country
-    else:
-        state, country = None, location.country or "US"  # as OpenWeatherMap assumes
-    for entry in results[:_CANDIDATES]:
-        latitude, longitude = number(entry, "latitude"), number(entry, "longitude")
-        if latitude is None or longitude is None:
-            continue
-        code = text(entry, "country_code") or ""
-        if country and not country_matches(country, code, text(entry, "country") or ""):
-            continue
-        if state and not state_matches(state, code, text(entry, "admin1") or ""):
-            continue
-        name = (text(entry, "name") or "")[:_MAX_NAME]
-        return Place(name, code.upper()[:8], latitude, longitude)
-    return None
 
 
 def _last_hour(times: list[float | None], now: float | None) -> int | None:
@@ -286,20 +230,20 @@ class OpenMeteo:
     kind: ClassVar[ProviderKind] = OPEN_METEO
     name: ClassVar[str] = OPEN_METEO.name
 
-    def __init__(self, module: ModuleConfig) -> None:
+    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
         self._forecast_url = f"{module.base_url}/v1/forecast"
-        geocoding = module.geocoding_url or self.kind.default_geocoding_url
-        self._search_url = f"{geocoding}/v1/search"
-        self._language = module.language
         # A key is only for Open-Meteo's commercial API (customer-api.open-meteo.com).
         self._key = {"apikey": module.api_key} if module.api_key else {}
         self._secrets = (module.api_key,) if module.api_key else ()
         self._upstream = upstream.Upstream(self.name, self._secrets)
-        # Geocoded places for a day, least recently used out past a bound.
-        self._places: ExpiringStore[Place] = ExpiringStore(GEOCODE_MAX_ENTRIES)
+        geocoding_url = module.geocoding_url or self.kind.default_geocoding_url
+        self._geocoder = Geocoder(geocoding_url, module.language, self._upstream, self._key)
         self._horizons = module.forecast
         self._air_url = f"{module.air_quality_url}/v1/air-quality" if module.air_quality else ""
         self.calls_per_fetch = 1 + bool(module.air_quality)
+
+    def stored(self, location: Location) -> ProbeResult | None:
+        return None  # every reading is asked for: the cache alone keeps them
 
     def unsupported(self, location: Location) -> str | None:
         if isinstance(location, CityId):
@@ -310,18 +254,10 @@ class OpenMeteo:
         return None
 
     def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
-        place = None
-        if isinstance(location, Coordinates):
-            latitude, longitude = location.latitude, location.longitude
-        elif isinstance(location, PlaceName | PostalCode):
-            found = self._geocode(location, deadline, log)
-            if isinstance(found, ProbeResult):
-                return found
-            place = found
-            latitude, longitude = place.latitude, place.longitude
-        else:
-            failure = Failure(FailureReason.INVALID_RESPONSE, "target form not supported")
-            return ProbeResult(None, failure)
+        point = self._geocoder.point(location, deadline, log)
+        if isinstance(point, ProbeResult):
+            return point
+        latitude, longitude, place = point
         params = {**forecast_query(latitude, longitude, self._horizons), **self._key}
         exchange = self._upstream.get("forecast", self._forecast_url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
@@ -358,32 +294,3 @@ class OpenMeteo:
             air_pollutants_grams_per_cubic_meter=parsed.pollutants,
             pollen_grains_per_cubic_meter=parsed.pollen,
         )
-
-    def _geocode(
-        self, location: PlaceName | PostalCode, deadline: Deadline, log: ProbeLog
-    ) -> Place | ProbeResult:
-        key = f"{self._language}|{location.key}"
-        cached = self._places.get(key)
-        if cached is not None:
-            log.debug(
-                "place known from geocoding", latitude=cached.latitude, longitude=cached.longitude
-            )
-            return cached
-        params = {**search_query(location, self._language), **self._key}
-        exchange = self._upstream.get("geocoding", self._search_url, params, deadline, log)
-        document = json_answer(exchange, self._secrets)
-        if isinstance(document, ProbeResult):
-            return document
-        if isinstance(document, dict) and document.get("error") is True:
-            detail = error_detail(exchange.body, self._secrets)
-            failure = Failure(FailureReason.UPSTREAM_ERROR, f"geocoding says error: {detail}")
-            return ProbeResult(None, failure, exchange.status_code)
-        if not isinstance(document, dict):
-            return invalid("geocoding answer is not a JSON object", exchange.status_code)
-        place = pick_place(document, location)
-        if place is None:
-            failure = Failure(FailureReason.NOT_FOUND, "geocoding found no such place")
-            return ProbeResult(None, failure, exchange.status_code)
-        log.debug("geocoded", name=place.name, latitude=place.latitude, longitude=place.longitude)
-        self._places.put(key, place, GEOCODE_TTL_SECONDS)
-        return place

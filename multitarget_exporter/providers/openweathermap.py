@@ -41,6 +41,7 @@ from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceNam
 from multitarget_exporter.upstream import reason_for_status
 
 if TYPE_CHECKING:
+    from multitarget_exporter.cache import Validators
     from multitarget_exporter.config import Horizon, ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
 
@@ -230,7 +231,7 @@ class OpenWeatherMap:
     kind: ClassVar[ProviderKind] = OPENWEATHERMAP
     name: ClassVar[str] = OPENWEATHERMAP.name
 
-    def __init__(self, module: ModuleConfig) -> None:
+    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
         self._url = f"{module.base_url}/data/2.5/weather"
         self._air_url = f"{module.base_url}/data/2.5/air_pollution" if module.air_quality else ""
         self._forecast_url = f"{module.base_url}/data/2.5/forecast" if module.forecast else ""
@@ -239,6 +240,9 @@ class OpenWeatherMap:
         self._upstream = upstream.Upstream(self.name, self._secrets)
         self._common = {"units": "metric", "lang": module.language, "appid": module.api_key}
         self.calls_per_fetch = 1 + bool(module.air_quality) + bool(module.forecast)
+
+    def stored(self, location: Location) -> ProbeResult | None:
+        return None  # every reading is asked for: the cache alone keeps them
 
     def unsupported(self, location: Location) -> str | None:
         return None  # every target form has an OWM query

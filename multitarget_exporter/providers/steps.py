@@ -18,7 +18,8 @@ from typing import Any
 SECONDS_PER_DAY = 86400.0
 _SHORTEST_DAY = 23 * 3600.0  # the day clocks go forward
 _LONGEST_DAY = 25 * 3600.0  # the day they go back
-_ISO_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+# Open-Meteo's local times, and MET Norway's UTC ones ("...Z": read at offset 0).
+_ISO_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ")
 
 
 def moment(value: Any, utc_offset_seconds: float = 0.0) -> float | None:
