@@ -1,4 +1,4 @@
-"""A fake OpenWeatherMap and Open-Meteo for tests, benchmarks and demos.
+"""A fake OpenWeatherMap, Open-Meteo and MET Norway for tests, benchmarks and demos.
 
 python -m fake_upstream --port 8080
 """

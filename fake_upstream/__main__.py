@@ -14,6 +14,8 @@ import threading
 from fake_upstream.server import (
     DEFAULT_API_KEY,
     FAULTS,
+    MET_EXPIRES_SECONDS,
+    MET_UPDATE_SECONDS,
     FaultRule,
     start,
     stop,
@@ -23,13 +25,25 @@ from fake_upstream.server import (
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fake_upstream",
-        description="A fake OpenWeatherMap and Open-Meteo on loopback, with injectable faults.",
+        description="A fake OpenWeatherMap, Open-Meteo and MET Norway on loopback, with faults.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help="the appid it accepts")
     parser.add_argument(
         "--hang-seconds", type=float, default=60.0, help="how long a `hang` fault holds a request"
+    )
+    parser.add_argument(
+        "--met-expires-seconds",
+        type=float,
+        default=MET_EXPIRES_SECONDS,
+        help="MET Norway: Expires is this long after each answer",
+    )
+    parser.add_argument(
+        "--met-update-seconds",
+        type=float,
+        default=MET_UPDATE_SECONDS,
+        help="MET Norway: Last-Modified moves on this often",
     )
     parser.add_argument(
         "--fault",
@@ -40,7 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    server = start(args.host, args.port, args.api_key, args.hang_seconds)
+    if args.met_expires_seconds < 0 or args.met_update_seconds <= 0:
+        parser.error("--met-expires-seconds must be >= 0, --met-update-seconds > 0")
+    server = start(
+        args.host,
+        args.port,
+        args.api_key,
+        args.hang_seconds,
+        args.met_expires_seconds,
+        args.met_update_seconds,
+    )
     for spec in args.fault:
         fault, _, match = spec.partition("=")
         if fault not in FAULTS:

@@ -1,26 +1,42 @@
-"""A fake OpenWeatherMap and Open-Meteo on loopback, with injectable faults.
+"""A fake OpenWeatherMap, Open-Meteo and MET Norway on loopback, with injectable faults.
 
 Serves the upstreams' paths from `data/places.json` and its weather model:
 OpenWeatherMap's `/data/2.5/weather`, `/data/2.5/forecast` (5 days, 3-hour steps),
 `/data/2.5/air_pollution`, `/geo/1.0/direct` and `/geo/1.0/zip`; Open-Meteo's
-`/v1/forecast`, `/v1/air-quality` (another host in reality) and `/v1/search`. It
-counts every request it receives, and answers a small control API under `/_fake/`:
+`/v1/forecast`, `/v1/air-quality` (another host in reality) and `/v1/search`; MET
+Norway's `/weatherapi/locationforecast/2.0/complete` and `/compact` (see met_norway.py).
+It counts every request it receives, and answers a small control API under `/_fake/`:
 
     GET    /_fake/requests   counts by path, the same weighted as Open-Meteo counts them
                              (`weighted`, see open_meteo.py: max(1, variables / 10 *
                              max(1, days / 14)) for /v1/forecast and /v1/air-quality,
-                             1 for anything else), and the recent requests' paths and queries
-    POST   /_fake/reset      forget counts and faults
+                             1 for anything else), the recent requests' paths, queries
+                             and headers, and MET Norway's etiquette counts (`met`)
+    POST   /_fake/reset      forget counts and faults, restore the MET settings of the start
     POST   /_fake/faults     add a fault rule: {"fault": "hang", "match": "Atlantis",
                              "path": "/data/2.5/weather", "times": 1, "delay": 0.5}
     DELETE /_fake/faults     remove every fault rule
+    GET    /_fake/met        MET Norway's cache settings: {"expires_seconds": 1800,
+                             "update_seconds": 3600}
+    POST   /_fake/met        change them (either or both), from the next request on
 
 A rule's `match` is compared, ignoring case, with what the request names: the
 `q`, `id`, `zip` or `name` parameter, or `lat,lon` as sent; `*` matches all.
+
+MET Norway's path behaves as the service does. Every forecast carries `Expires` (now +
+`expires_seconds`) and `Last-Modified` (the last multiple of `update_seconds`: when the
+fake's data was last "updated"); `If-Modified-Since` equal to that Last-Modified, as a
+string, gets a `304` with fresh headers and no body; `Accept-Encoding: gzip` gets a
+gzip-compressed body. A request without a User-Agent that names the client (none, empty,
+or a generic library's without an e-mail address, domain or URL) gets a `403`. `met`
+counts the terms' breaches: `early` (a request for a lat,lon as sent before the Expires
+last given for it), `long_coordinates` (lat or lon with more than 4 decimals),
+`not_modified` (304s) and `forbidden` (403s for identification).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import struct
@@ -33,7 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fake_upstream import open_meteo, places
+from fake_upstream import met_norway, open_meteo, places
 from fake_upstream.places import Place, World
 
 FAULTS = (
@@ -47,9 +63,9 @@ FAULTS = (
     "json_500",  # the API's own JSON error
     "json_503",
     "bad_request",  # 400 {"cod":"400","message":"wrong latitude"}
-    "unauthorized",  # 401
+    "unauthorized",  # 401 (MET Norway: its 403)
     "not_found",  # 404
-    "rate_limited",  # 429
+    "rate_limited",  # 429 (MET Norway: its own page)
     "malformed",  # 200 with a body that is not JSON
     "empty",  # 200 with an empty body
     "partial",  # 200 with JSON cut off halfway
@@ -58,7 +74,24 @@ FAULTS = (
     "error_in_body",  # 200 whose body says {"cod":"404"}
     "oversize",  # 200 with a 2 MiB body and its Content-Length
     "oversize_chunked",  # 200 with a 2 MiB body, chunked, no Content-Length
+    "wrong_content_type",  # a valid answer with Content-Type: text/html
+    "deprecated",  # MET Norway: a valid forecast with status 203 (never a 304)
+    "met_no_timeseries",  # MET Norway: `properties` without `timeseries`
+    "met_empty_timeseries",  # MET Norway: `timeseries: []`
+    "met_no_instant",  # MET Norway: steps without `data.instant`
 )
+# Faults that act on MET Norway's answer rather than replace it: no 304 for them.
+_MET_SHAPES = {
+    "nulls",
+    "no_temperature",
+    "wrong_content_type",
+    "deprecated",
+    "met_no_timeseries",
+    "met_empty_timeseries",
+    "met_no_instant",
+    "trickle",
+    "trickle_headers",
+}
 # The same faults in Open-Meteo's words (`/v1/` paths): {"error": true, "reason": ...}.
 _OPEN_METEO_ERRORS = {
     "json_500": (500, "Internal server error"),
@@ -69,7 +102,17 @@ _OPEN_METEO_ERRORS = {
     "rate_limited": (429, "Daily API request limit exceeded. Please try again tomorrow."),
     "error_in_body": (200, "Cannot initialize WeatherVariable from invalid String value."),
 }
+# The same faults in MET Norway's words: (status, content type, body).
+_MET_ERRORS = {
+    "bad_request": (400, "text/html", met_norway.bad_request("Invalid parameter lat")),
+    "unauthorized": (403, "text/html", met_norway.FORBIDDEN_PAGE),
+    "rate_limited": (429, "text/html", met_norway.THROTTLED_PAGE),
+}
 DEFAULT_API_KEY = "fake-upstream-key"
+# MET Norway's answers expire 30 minutes after they are sent (Expires - Date on the
+# service, docs.api.met.no GettingStarted); its Nordic forecasts are updated hourly.
+MET_EXPIRES_SECONDS = 1800.0
+MET_UPDATE_SECONDS = 3600.0
 _LOG_LIMIT = 10_000
 _OVERSIZE = 2 * 1024 * 1024
 
@@ -93,9 +136,22 @@ class FaultRule:
 class FakeState:
     """Counters, recent requests and fault rules, shared by the handler threads."""
 
-    def __init__(self, api_key: str, hang_seconds: float) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        hang_seconds: float,
+        met_expires_seconds: float = MET_EXPIRES_SECONDS,
+        met_update_seconds: float = MET_UPDATE_SECONDS,
+    ) -> None:
         self.api_key = api_key
         self.hang_seconds = hang_seconds
+        self.met_defaults = {
+            "expires_seconds": met_expires_seconds,
+            "update_seconds": met_update_seconds,
+        }
+        self.met_settings = dict(self.met_defaults)
+        self.met_counts: Counter[str] = Counter()
+        self.met_expires: dict[str, int] = {}  # lat,lon as sent -> the Expires last given
         self.world = World.load()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
@@ -112,6 +168,24 @@ class FakeState:
             self.recent.append(
                 {"path": path, "query": query, "headers": headers, "time": time.time()}
             )
+
+    def met_arrived(self, query: dict[str, str], now: float) -> None:
+        """Count a MET Norway request that breaks the terms: early, or too precise."""
+        point = f"{query.get('lat', '')},{query.get('lon', '')}"
+        with self.lock:
+            if now < self.met_expires.get(point, 0):
+                self.met_counts["early"] += 1
+            if any(met_norway.decimals(query.get(k, "")) > 4 for k in ("lat", "lon")):
+                self.met_counts["long_coordinates"] += 1
+
+    def met_times(self, query: dict[str, str], now: float) -> tuple[int, float]:
+        """Expires and Last-Modified for an answer now, remembering the Expires given."""
+        point = f"{query.get('lat', '')},{query.get('lon', '')}"
+        with self.lock:
+            expires = int(now + self.met_settings["expires_seconds"])
+            self.met_expires[point] = expires
+            update = self.met_settings["update_seconds"]
+        return expires, now // update * update
 
     def take_fault(self, path: str, subject: str) -> FaultRule | None:
         with self.lock:
@@ -133,6 +207,10 @@ class FakeState:
                 "connections": self.connections,
                 "requests": list(self.recent),
                 "faults": [rule.__dict__ for rule in self.rules],
+                "met": {
+                    key: self.met_counts[key]
+                    for key in ("early", "long_coordinates", "not_modified", "forbidden")
+                },
             }
 
     def reset(self) -> None:
@@ -142,6 +220,9 @@ class FakeState:
             self.recent.clear()
             self.rules.clear()
             self.connections = 0
+            self.met_counts.clear()
+            self.met_expires.clear()
+            self.met_settings = dict(self.met_defaults)
 
 
 def _subject(query: dict[str, str]) -> str:
@@ -151,6 +232,16 @@ def _subject(query: dict[str, str]) -> str:
     if "lat" in query or "lon" in query:
         return f"{query.get('lat', '')},{query.get('lon', '')}"
     return f"{query.get('latitude', '')},{query.get('longitude', '')}"
+
+
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether `Accept-Encoding` allows gzip (`gzip;q=0` refuses it)."""
+    for coding in accept_encoding.split(","):
+        name, _, parameters = coding.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            quality = parameters.strip().removeprefix("q=").strip()
+            return not quality or _float(quality) != 0
+    return False
 
 
 def _float(value: str | None) -> float | None:
@@ -168,7 +259,8 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle on, the body of
     # every request after the first on a connection waits ~40 ms for an ACK.
     disable_nagle_algorithm = True
-    _open_meteo = False  # set per request: answer faults in Open-Meteo's words
+    _open_meteo = False  # set per request: answer faults in Open-Meteo's words,
+    _met = False  # or in MET Norway's
     server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counts
@@ -181,10 +273,19 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ---------------------------------------------------------------
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if status != 304:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
@@ -210,6 +311,8 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.rules.clear()
             return self._json(200, {"ok": True})
+        if path == "/_fake/met" and method in ("GET", "POST"):
+            return self._met_settings(method == "POST")
         if method == "POST" and path == "/_fake/faults":
             length = int(self.headers.get("Content-Length") or 0)
             try:
@@ -222,6 +325,25 @@ class Handler(BaseHTTPRequestHandler):
                 state.rules.append(rule)
             return self._json(200, {"ok": True})
         return self._json(404, {"error": "no such control endpoint"})
+
+    def _met_settings(self, change: bool) -> None:
+        state = self.server.state
+        if change:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                asked = json.loads(self.rfile.read(min(length, 65536)) or b"{}")
+                unknown = set(asked) - set(state.met_defaults)
+                if unknown:
+                    raise ValueError(f"unknown settings {sorted(unknown)}")
+                values = {key: float(value) for key, value in asked.items()}
+            except (TypeError, ValueError, AttributeError) as error:
+                return self._json(400, {"error": str(error)})
+            if values.get("expires_seconds", 0) < 0 or values.get("update_seconds", 1) <= 0:
+                return self._json(400, {"error": "expires_seconds >= 0, update_seconds > 0"})
+            with state.lock:
+                state.met_settings.update(values)
+        with state.lock:
+            return self._json(200, dict(state.met_settings))
 
     def do_POST(self) -> None:
         self._control("POST", urlsplit(self.path).path)
@@ -238,6 +360,10 @@ class Handler(BaseHTTPRequestHandler):
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         state = self.server.state
         state.record(url.path, query, {k: v for k, v in self.headers.items()})
+        # Per request: a kept-alive connection may ask one upstream, then another.
+        self._open_meteo, self._met = url.path.startswith("/v1/"), url.path in met_norway.PATHS
+        if self._met:
+            return self._met_forecast(url.path, query)
         routes = {
             "/data/2.5/weather": self._owm_weather,
             "/data/2.5/forecast": self._owm_forecast,
@@ -261,7 +387,6 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
         rule = state.take_fault(url.path, _subject(query))
-        self._open_meteo = url.path.startswith("/v1/")
         if rule is not None and self._fault_before(rule):
             return None
         status, document = route(query)
@@ -274,7 +399,55 @@ class Handler(BaseHTTPRequestHandler):
         body = json.dumps(document, ensure_ascii=False).encode("utf-8")
         if rule is not None and rule.fault in ("trickle", "trickle_headers"):
             return self._trickle(body, rule.delay or 0.2, headers_too=rule.fault != "trickle")
-        self._send(status, body)
+        wrong = rule is not None and rule.fault == "wrong_content_type"
+        self._send(status, body, "text/html" if wrong else "application/json")
+        return None
+
+    def _met_forecast(self, path: str, query: dict[str, str]) -> None:
+        """MET Norway's Locationforecast: its checks, faults, caching headers and gzip."""
+        state, now = self.server.state, time.time()
+        state.met_arrived(query, now)
+        if not met_norway.identifies(self.headers.get("User-Agent")):
+            with state.lock:
+                state.met_counts["forbidden"] += 1
+            return self._send(403, met_norway.FORBIDDEN_PAGE, "text/html")
+        rule = state.take_fault(path, _subject(query))
+        if rule is not None and self._fault_before(rule):
+            return None
+        point = met_norway.check(query)
+        if isinstance(point, str):
+            return self._send(400, met_norway.bad_request(point), "text/html")
+        expires, updated = state.met_times(query, now)
+        modified = met_norway.http_date(updated)
+        headers = {
+            "Expires": met_norway.http_date(expires),
+            "Last-Modified": modified,
+            "Vary": "Accept, Accept-Encoding",
+        }
+        fault = rule.fault if rule is not None else None
+        if fault not in _MET_SHAPES and self.headers.get("If-Modified-Since") == modified:
+            with state.lock:
+                state.met_counts["not_modified"] += 1
+            return self._send(304, b"", headers=headers)
+        document = met_norway.forecast(
+            *point,
+            state.world,
+            complete=met_norway.PATHS[path],
+            updated=updated,
+            now=now,
+        )
+        if fault in ("nulls", "no_temperature"):
+            document = met_norway.with_nulls(document, keep_temperature=fault == "nulls")
+        elif fault is not None:
+            document = met_norway.shaped(document, fault)
+        body = met_norway.encode(document)
+        if rule is not None and rule.fault in ("trickle", "trickle_headers"):
+            return self._trickle(body, rule.delay or 0.2, headers_too=rule.fault != "trickle")
+        if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        content_type = "text/html" if fault == "wrong_content_type" else "application/json"
+        self._send(203 if fault == "deprecated" else 200, body, content_type, headers)
         return None
 
     def _fault_before(self, rule: FaultRule) -> bool:
@@ -294,6 +467,9 @@ class Handler(BaseHTTPRequestHandler):
                 b"<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
             )
             self._send(502, page, "text/html")
+        elif self._met and fault in _MET_ERRORS:
+            status, content_type, body = _MET_ERRORS[fault]
+            self._send(status, body, content_type)
         elif self._open_meteo and fault in _OPEN_METEO_ERRORS:
             status, reason = _OPEN_METEO_ERRORS[fault]
             self._json(status, {"error": True, "reason": reason})
@@ -531,9 +707,12 @@ def start(
     port: int = 0,
     api_key: str = DEFAULT_API_KEY,
     hang_seconds: float = 60.0,
+    met_expires_seconds: float = MET_EXPIRES_SECONDS,
+    met_update_seconds: float = MET_UPDATE_SECONDS,
 ) -> FakeServer:
     """Serve in a background thread; `server.url` says where. Stop with `stop(server)`."""
-    server = FakeServer((host, port), FakeState(api_key, hang_seconds))
+    state = FakeState(api_key, hang_seconds, met_expires_seconds, met_update_seconds)
+    server = FakeServer((host, port), state)
     threading.Thread(target=server.serve_forever, name="fake-upstream", daemon=True).start()
     return server
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from multitarget_exporter.logs import BatchingStreamHandler
@@ -62,6 +64,16 @@ class FakeUpstream:
 
     def summary(self) -> dict:
         return self.control.get(f"{self.url}/_fake/requests", timeout=5).json()
+
+    def met(self, **settings: float) -> dict:
+        """MET Norway's `expires_seconds` and `update_seconds`, changed first if given
+        (`/_fake/reset` restores those the fake started with)."""
+        if settings:
+            response = self.control.post(f"{self.url}/_fake/met", json=settings, timeout=5)
+        else:
+            response = self.control.get(f"{self.url}/_fake/met", timeout=5)
+        response.raise_for_status()
+        return response.json()
 
     def requests_naming(self, subject: str) -> list[dict]:
         """The upstream requests whose q, id, zip or lat,lon was `subject`."""
@@ -342,3 +354,42 @@ def promtool_check(text: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A real redis-server on a free loopback port, for this test only."""
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is not installed (.ci/run installs it)"
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(host="127.0.0.1", port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+    yield process, f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(10)

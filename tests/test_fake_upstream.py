@@ -1,15 +1,25 @@
 """The fake upstream itself: the shapes, units and checks the tests rely on, held against
 the real answers recorded in ../shared/realdata/recorded/."""
 
+import calendar
+import dataclasses
+import email.utils
+import gzip
+import http.client
 import itertools
+import json
 import re
+import subprocess
+import sys
 import time
+import urllib.request
 
 import pytest
 import requests
 
 import fake_upstream
-from tests.conftest import RECORDED, recorded
+from fake_upstream import met_norway, places
+from tests.conftest import RECORDED, ROOT, recorded
 
 KEY = "fake-test-key"
 SINGAPORE = {"latitude": 1.2897, "longitude": 103.8501}  # UTC+8, afternoon storms
@@ -698,3 +708,570 @@ def test_weighted_counts_as_open_meteo_counts(fake):
         "/v1/air-quality": pytest.approx(1.6),
         "/data/2.5/forecast": 1,
     }
+
+
+# -- MET Norway Locationforecast 2.0 ------------------------------------------------------
+
+MET = "/weatherapi/locationforecast/2.0"
+AGENT = {"User-Agent": "fake-upstream-tests/1.0 ops@example.com"}
+TROMSO = {"lat": "69.6496", "lon": "18.956"}  # thunder in light winter showers around 0 °C
+# Every symbol code MET Norway documents (github.com/metno/weathericons, legend.csv),
+# the two misspelt ones as sent; True: it comes in _day, _night and _polartwilight.
+MET_SYMBOLS = {
+    "clearsky": True,
+    "fair": True,
+    "partlycloudy": True,
+    "cloudy": False,
+    "fog": False,
+    **{
+        f"{strength}{phase}showers{thunder}": True
+        for strength in ("light", "", "heavy")
+        for phase in ("rain", "sleet", "snow")
+        for thunder in ("", "andthunder")
+    },
+    **{
+        f"{strength}{phase}{thunder}": False
+        for strength in ("light", "", "heavy")
+        for phase in ("rain", "sleet", "snow")
+        for thunder in ("", "andthunder")
+    },
+}
+for _phase in ("sleet", "snow"):
+    del MET_SYMBOLS[f"light{_phase}showersandthunder"]
+    MET_SYMBOLS[f"lights{_phase}showersandthunder"] = True
+
+
+def met(fake, variant="complete", headers=AGENT, timeout=5.0, **params):
+    url = f"{fake.url}{MET}/{variant}"
+    return requests.get(url, params=params, headers=headers, timeout=timeout)
+
+
+def met_counts(fake) -> dict:
+    return requests.get(f"{fake.url}/_fake/requests", timeout=5).json()["met"]
+
+
+def met_settings(fake, **settings) -> requests.Response:
+    return requests.post(f"{fake.url}/_fake/met", json=settings, timeout=5)
+
+
+def met_example() -> dict:
+    """The answer upstream-apis.md shows, beside the checkout as the recordings are."""
+    text = (RECORDED.parent.parent / "upstream-apis.md").read_text("utf-8")
+    section = text.split("## MET Norway Locationforecast 2.0", 1)[1]
+    return json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+
+
+def http_time(value: str) -> float:
+    return email.utils.parsedate_to_datetime(value).timestamp()
+
+
+def periods(answer: dict, name: str) -> list[tuple[int, dict, dict]]:
+    """(time, instant details, period) for every step that has the period `name`."""
+    return [
+        (
+            calendar.timegm(time.strptime(step["time"], "%Y-%m-%dT%H:%M:%SZ")),
+            step["data"]["instant"]["details"],
+            step["data"][name],
+        )
+        for step in answer["properties"]["timeseries"]
+        if name in step["data"]
+    ]
+
+
+def test_met_answers_in_the_documented_shape(fake):
+    example = met_example()
+    ours = met(fake, lat="59.9133", lon="10.7389", altitude="20").json()
+    assert shape_differences(ours, example) == []
+    assert ours["type"] == "Feature" and ours["geometry"]["type"] == "Point"
+    assert ours["geometry"]["coordinates"] == [10.7389, 59.9133, 20]  # lon, lat, altitude
+    properties, real = ours["properties"], example["properties"]
+    assert set(properties) == {"meta", "timeseries"} and set(properties["meta"]) == {
+        "updated_at",
+        "units",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", properties["meta"]["updated_at"])
+    assert real["meta"]["units"].items() <= properties["meta"]["units"].items()
+    first = properties["timeseries"][0]
+    assert set(first) == {"time", "data"} and set(first["data"]) == set(
+        real["timeseries"][0]["data"]
+    )
+    for block, values in real["timeseries"][0]["data"].items():
+        assert set(first["data"][block]) == set(values), block
+        assert set(first["data"][block]["details"]) == set(values["details"]), block
+        assert all(type(v) is float for v in first["data"][block]["details"].values()), block
+    named = {
+        name for step in properties["timeseries"] for name in step["data"]["instant"]["details"]
+    }
+    assert named <= set(properties["meta"]["units"])
+    # compact: only the variables the data model marks bold.
+    compact = met(fake, "compact", lat="59.9133", lon="10.7389").json()
+    assert set(compact["properties"]["meta"]["units"]) == {
+        "air_pressure_at_sea_level",
+        "air_temperature",
+        "cloud_area_fraction",
+        "precipitation_amount",
+        "relative_humidity",
+        "wind_from_direction",
+        "wind_speed",
+    }
+    data = compact["properties"]["timeseries"][0]["data"]
+    assert set(data["instant"]["details"]) == set(compact["properties"]["meta"]["units"]) - {
+        "precipitation_amount"
+    }
+    assert set(data["next_1_hours"]["details"]) == {"precipitation_amount"}
+    assert set(data["next_6_hours"]["details"]) == {"precipitation_amount"}
+    assert set(data["next_12_hours"]) == {"summary"}
+    assert compact["geometry"]["coordinates"][2] == 0  # no place the fake knows: at sea
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"lat": "91", "lon": "10"}, "lat"),
+        ({"lat": "59.9", "lon": "-180.5"}, "lon"),
+        ({"lon": "10"}, "lat"),
+        ({"lat": "59.9"}, "lon"),
+        ({"lat": "north", "lon": "10"}, "lat"),
+        ({"lat": "59.9", "lon": "10", "altitude": "high"}, "altitude"),
+    ],
+)
+def test_met_refuses_bad_coordinates_as_met_does(fake, params, reason):
+    refused = met(fake, **params)
+    assert refused.status_code == 400
+    assert refused.headers["Content-Type"] == "text/html"  # "an error message formatted as HTML"
+    assert "400 Bad Request" in refused.text and reason in refused.text
+    assert "Expires" not in refused.headers
+
+
+def test_met_steps_hourly_then_six_hourly(fake):
+    before = time.time()
+    answer = met(fake, **TROMSO).json()
+    steps = answer["properties"]["timeseries"]
+    times = [calendar.timegm(time.strptime(s["time"], "%Y-%m-%dT%H:%M:%SZ")) for s in steps]
+    assert times[0] in (before // 3600 * 3600, time.time() // 3600 * 3600)  # the current hour
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    hourly = gaps.index(21600)
+    assert set(gaps[:hourly]) == {3600} and set(gaps[hourly:]) == {21600}
+    assert 55 <= hourly + 1 <= 60  # hourly for about 2.5 days
+    assert 80 <= len(steps) <= 90 and 9 * 86400 <= times[-1] - times[0] <= 10 * 86400
+    assert all(t % 21600 == 0 for t in times[hourly:])  # 00, 06, 12 and 18 UTC
+    for index, (moment, step) in enumerate(zip(times, steps, strict=True)):
+        data = step["data"]
+        assert ("next_1_hours" in data) == (index < hourly), step["time"]
+        assert ("next_6_hours" in data) == (moment + 6 * 3600 <= times[-1]), step["time"]
+        assert ("next_12_hours" in data) == (moment + 12 * 3600 <= times[-1]), step["time"]
+    assert set(steps[-1]["data"]) == {"instant"}  # the last step: no period at all
+    assert set(steps[-2]["data"]) == {"instant", "next_6_hours"}
+
+
+def test_met_values_are_those_of_open_meteo(fake):
+    hourly = meteo(
+        fake,
+        **SINGAPORE,
+        hourly="temperature_2m,relative_humidity_2m,dew_point_2m,pressure_msl,cloud_cover,"
+        "wind_speed_10m,wind_direction_10m,wind_gusts_10m,uv_index_clear_sky,precipitation,"
+        "precipitation_probability",
+        past_hours=0,
+        forecast_hours=16 * 24,
+        wind_speed_unit="ms",
+        timeformat="unixtime",
+    ).json()["hourly"]
+    at = {t: i for i, t in enumerate(hourly["time"])}
+
+    def om(variable: str, moment: int) -> float:
+        return hourly[variable][at[moment]]
+
+    answer = met(fake, lat="1.2897", lon="103.8501").json()
+    pairs = {
+        "air_temperature": "temperature_2m",
+        "relative_humidity": "relative_humidity_2m",
+        "dew_point_temperature": "dew_point_2m",
+        "air_pressure_at_sea_level": "pressure_msl",
+        "cloud_area_fraction": "cloud_cover",
+        "wind_speed": "wind_speed_10m",
+        "wind_from_direction": "wind_direction_10m",
+        "wind_speed_of_gust": "wind_gusts_10m",
+        "ultraviolet_index_clear_sky": "uv_index_clear_sky",
+    }
+    for moment, instant, _ in periods(answer, "next_6_hours"):
+        for ours, theirs in pairs.items():
+            assert instant[ours] == pytest.approx(om(theirs, moment), abs=0.051), (ours, moment)
+    wet = 0
+    for moment, _, hour in periods(answer, "next_1_hours"):  # Open-Meteo stamps it t + 1 h
+        fallen = om("precipitation", moment + 3600)
+        assert hour["details"]["precipitation_amount"] == pytest.approx(fallen, abs=0.001)
+        assert hour["details"]["probability_of_precipitation"] == pytest.approx(
+            om("precipitation_probability", moment + 3600), abs=0.51
+        )
+        wet += fallen > 0
+    assert wet >= 3
+    for moment, _, six in periods(answer, "next_6_hours"):
+        hours = [moment + k * 3600 for k in range(1, 7)]
+        assert six["details"]["precipitation_amount"] == pytest.approx(
+            sum(om("precipitation", h) for h in hours), abs=0.051
+        )
+        instants = [om("temperature_2m", h - 3600) for h in hours]
+        assert six["details"]["air_temperature_max"] == max(instants)
+        assert six["details"]["air_temperature_min"] == min(instants)
+    # Far from every place: at sea, as for the others.
+    sea = met(fake, lat="-40.5", lon="-120.25").json()["properties"]["timeseries"][0]
+    sea_om = meteo(
+        fake,
+        latitude=-40.5,
+        longitude=-120.25,
+        hourly="temperature_2m",
+        past_hours=0,
+        forecast_hours=1,
+        timeformat="unixtime",
+    ).json()["hourly"]
+    assert sea["data"]["instant"]["details"]["air_temperature"] == sea_om["temperature_2m"][0]
+
+
+def test_met_symbols_follow_the_model_and_the_sun(fake):
+    seen: dict[str, set[str]] = {}
+    points = (
+        TROMSO,
+        {"lat": "1.2897", "lon": "103.8501"},
+        {"lat": "44.34", "lon": "10.99"},
+        {"lat": "25.0772", "lon": "55.3093"},
+        {"lat": "47.3667", "lon": "8.55"},
+        {"lat": "-40.5", "lon": "-120.25"},
+    )
+    for point in points:
+        answer = met(fake, **point).json()
+        latitude = float(point["lat"])
+        for name, hours in (("next_1_hours", 1), ("next_6_hours", 6), ("next_12_hours", 12)):
+            for moment, _, period in periods(answer, name):
+                code = period["summary"]["symbol_code"]
+                base, _, suffix = code.partition("_")
+                assert base in MET_SYMBOLS, code
+                assert bool(suffix) == MET_SYMBOLS[base], code
+                seen.setdefault(base, set()).add(suffix)
+                if suffix:  # the sun at the middle of the period
+                    middle = moment + hours * 1800
+                    height = places.sun_elevation(latitude, float(point["lon"]), middle)
+                    expected = (
+                        "day"
+                        if height > places.HORIZON_DEGREES
+                        else "polartwilight"
+                        if abs(latitude) >= 66.56 and height > -6
+                        else "night"
+                    )
+                    assert suffix == expected, (code, point, moment)
+    assert {"day", "night"} <= set().union(*seen.values())
+    assert any(not MET_SYMBOLS[base] for base in seen)  # rain, cloudy, snow...: no suffix
+    assert any(base.endswith("showersandthunder") for base in seen)  # the tropics' afternoons
+    # Tromsø's light showers with thunder around 0 °C: the codes as MET Norway misspells them.
+    answer = met(fake, **TROMSO).json()
+    misspelt = {"lightssleetshowersandthunder": 0, "lightssnowshowersandthunder": 0}
+    for _, instant, hour in periods(answer, "next_1_hours"):
+        base = hour["summary"]["symbol_code"].partition("_")[0]
+        assert base not in ("lightsleetshowersandthunder", "lightsnowshowersandthunder")
+        if base in misspelt:
+            misspelt[base] += 1
+            assert 0 < hour["details"]["precipitation_amount"] < 1  # light
+            temperature = instant["air_temperature"]
+            assert (temperature <= 0.5) == (base == "lightssnowshowersandthunder"), temperature
+            assert temperature <= 1.5
+    assert all(misspelt.values()), misspelt
+
+
+def test_met_polar_twilight_day_and_night():
+    world = places.World.load()
+    tromso = world.site(world.nearest(69.6496, 18.956))
+    longyearbyen = world.site(world.nearest(78.2232, 15.6469))  # polar night: always night
+    oslo = world.site(None, (59.9133, 10.7389))
+    winter_noon = calendar.timegm((2026, 12, 10, 10, 30, 0))  # Tromsø: the sun 3° below
+    midnight = calendar.timegm((2026, 12, 10, 23, 30, 0))
+    sky = places.model_hour(oslo, winter_noon)  # a clear, dry hour, wherever it is
+    dry = [dataclasses.replace(sky, rain=0, showers=0, snow=0, cloud_cover=0)]
+    assert met_norway.symbol(tromso, dry, winter_noon - 1800) == "clearsky_polartwilight"
+    assert met_norway.symbol(oslo, dry, winter_noon - 1800) == "clearsky_day"
+    assert met_norway.symbol(tromso, dry, midnight - 1800) == "clearsky_night"
+    assert met_norway.symbol(longyearbyen, dry, winter_noon - 1800) == "clearsky_night"
+    cloudy = [dataclasses.replace(dry[0], cloud_cover=100)]
+    assert met_norway.symbol(tromso, cloudy, winter_noon - 1800) == "cloudy"
+
+
+def test_met_caching_headers_and_not_modified(fake):
+    answer = met(fake, lat="60.1", lon="9.58")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "application/json"
+    date, expires = http_time(answer.headers["Date"]), http_time(answer.headers["Expires"])
+    modified = http_time(answer.headers["Last-Modified"])
+    assert expires - date == pytest.approx(1800, abs=2)  # half an hour, as the service
+    assert modified <= date and modified % 3600 == 0  # updated on the hour by default
+    updated = answer.json()["properties"]["meta"]["updated_at"]
+    assert calendar.timegm(time.strptime(updated, "%Y-%m-%dT%H:%M:%SZ")) == modified
+    before = met_counts(fake)["not_modified"]
+    same = met(
+        fake,
+        lat="60.1",
+        lon="9.58",
+        headers={**AGENT, "If-Modified-Since": answer.headers["Last-Modified"]},
+    )
+    assert same.status_code == 304 and same.content == b""
+    assert same.headers["Last-Modified"] == answer.headers["Last-Modified"]
+    assert http_time(same.headers["Expires"]) >= expires
+    assert met_counts(fake)["not_modified"] == before + 1
+    for other in (
+        email.utils.formatdate(modified - 1, usegmt=True),  # a second earlier
+        email.utils.formatdate(modified + 60, usegmt=True),  # later, not the same string
+        answer.headers["Last-Modified"].replace("GMT", "UTC"),
+    ):
+        full = met(fake, lat="60.1", lon="9.58", headers={**AGENT, "If-Modified-Since": other})
+        assert full.status_code == 200 and full.json()["properties"]["timeseries"], other
+    assert met_counts(fake)["not_modified"] == before + 1
+
+
+def test_met_gzip_when_asked(fake):
+    url = f"{fake.url}{MET}/complete?lat=60.1&lon=9.58"
+    for encoding, compressed in (
+        ("gzip", True),
+        ("gzip, deflate", True),
+        ("identity", False),
+        ("gzip;q=0", False),
+    ):
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers={**AGENT, "Accept-Encoding": encoding}), timeout=5
+        ) as response:
+            body = response.read()
+            assert (response.headers.get("Content-Encoding") == "gzip") == compressed, encoding
+            assert "Accept-Encoding" in response.headers["Vary"]
+            assert int(response.headers["Content-Length"]) == len(body)
+        document = json.loads(gzip.decompress(body) if compressed else body)
+        assert document["properties"]["timeseries"], encoding
+
+
+@pytest.mark.parametrize(
+    ("agent", "allowed"),
+    [
+        (None, False),
+        ("", False),
+        ("python-requests/2.32.3", False),
+        ("Python-urllib/3.11", False),
+        ("urllib3/2.2.1", False),
+        ("python-urllib3/2.2.1", False),
+        ("curl/8.5.0", False),
+        ("okhttp/4.12.0", False),
+        ("Go-http-client/1.1", False),
+        ("Java/17.0.9", False),
+        ("python-requests/2.32.3 ops@example.com", True),
+        ("curl/8.5.0 (+https://example.com/contact)", True),
+        ("Go-http-client/1.1 weather.example.org", True),
+        ("AcmeWeatherApp/0.9 github.com/acmeweatherapp", True),
+        ("multitarget_exporter/2.0 (ops@example.com)", True),
+    ],
+)
+def test_met_refuses_unidentified_clients(fake, agent, allowed):
+    before = met_counts(fake)["forbidden"]
+    if agent is None:  # requests and urllib name themselves: http.client sends no agent
+        connection = http.client.HTTPConnection(*fake.server_address[:2], timeout=5)
+        connection.request("GET", f"{MET}/complete?lat=60.1&lon=9.58")
+        response = connection.getresponse()
+        status, content_type = response.status, response.headers["Content-Type"]
+        text, expires = response.read().decode(), response.headers["Expires"]
+        connection.close()
+    else:
+        answer = met(fake, lat="60.1", lon="9.58", headers={"User-Agent": agent})
+        status, content_type = answer.status_code, answer.headers["Content-Type"]
+        text, expires = answer.text, answer.headers.get("Expires")
+    if allowed:
+        assert status == 200 and met_counts(fake)["forbidden"] == before
+    else:
+        assert status == 403 and content_type == "text/html" and expires is None
+        assert "User-Agent" in text
+        assert met_counts(fake)["forbidden"] == before + 1
+
+
+def test_met_counts_early_and_long_coordinates(fake):
+    assert met_settings(fake, expires_seconds=1.5).status_code == 200
+    try:
+        before = met_counts(fake)
+        point = {"lat": "58.1467", "lon": "7.9956"}
+        met(fake, **point)
+        met(fake, lat="58.1468", lon="7.9956")  # another point: its own Expires
+        assert met_counts(fake)["early"] == before["early"]
+        met(fake, **point)  # before the Expires just given
+        assert met_counts(fake)["early"] == before["early"] + 1
+        time.sleep(2.05)  # Expires is whole seconds: past it now
+        met(fake, **point)
+        assert met_counts(fake)["early"] == before["early"] + 1
+        assert met_counts(fake)["long_coordinates"] == before["long_coordinates"]
+        for lat, lon in (("58.14671", "7.9956"), ("58.1467", "7.99560"), ("58.1", "7.123456789")):
+            assert met(fake, lat=lat, lon=lon).status_code == 200  # served, and counted
+        met(fake, lat="58.1", lon="7.1234")
+        assert met_counts(fake)["long_coordinates"] == before["long_coordinates"] + 3
+    finally:
+        met_settings(fake, expires_seconds=1800, update_seconds=3600)
+
+
+def test_met_settings_at_runtime_and_reset(fake):
+    assert met_settings(fake, expires_seconds=3, update_seconds=1).json() == {
+        "expires_seconds": 3,
+        "update_seconds": 1,
+    }
+    try:
+        first = met(fake, lat="60.1", lon="9.58")
+        date = http_time(first.headers["Date"])
+        assert http_time(first.headers["Expires"]) - date == pytest.approx(3, abs=1.01)
+        assert date - http_time(first.headers["Last-Modified"]) <= 1
+        time.sleep(1.1)  # the data is "updated" every second now
+        later = met(
+            fake,
+            lat="60.1",
+            lon="9.58",
+            headers={**AGENT, "If-Modified-Since": first.headers["Last-Modified"]},
+        )
+        assert later.status_code == 200
+        assert later.headers["Last-Modified"] != first.headers["Last-Modified"]
+        for wrong in (
+            {"expires_seconds": -1},
+            {"update_seconds": 0},
+            {"expires": 3},
+            {"update_seconds": "soon"},
+        ):
+            assert met_settings(fake, **wrong).status_code == 400, wrong
+        assert requests.get(f"{fake.url}/_fake/met", timeout=5).json()["update_seconds"] == 1
+    finally:
+        requests.post(f"{fake.url}/_fake/reset", timeout=5).raise_for_status()
+    assert requests.get(f"{fake.url}/_fake/met", timeout=5).json() == {
+        "expires_seconds": 1800,
+        "update_seconds": 3600,
+    }
+    assert met_counts(fake) == {
+        "early": 0,
+        "long_coordinates": 0,
+        "not_modified": 0,
+        "forbidden": 0,
+    }
+
+
+def test_met_settings_from_the_command_line():
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fake_upstream",
+            "--port",
+            "0",
+            "--met-expires-seconds",
+            "3",
+            "--met-update-seconds",
+            "10",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        url = process.stdout.readline().split()[-1]
+        assert requests.get(f"{url}/_fake/met", timeout=5).json() == {
+            "expires_seconds": 3,
+            "update_seconds": 10,
+        }
+        answer = requests.get(f"{url}{MET}/compact?lat=60.1&lon=9.58", headers=AGENT, timeout=5)
+        date = http_time(answer.headers["Date"])
+        assert http_time(answer.headers["Expires"]) - date == pytest.approx(3, abs=1.01)
+        assert http_time(answer.headers["Last-Modified"]) % 10 == 0
+        requests.post(f"{url}/_fake/met", json={"expires_seconds": 60}, timeout=5)
+        requests.post(f"{url}/_fake/reset", timeout=5)  # back to the values it started with
+        assert requests.get(f"{url}/_fake/met", timeout=5).json()["expires_seconds"] == 3
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def met_fault(fake, name: str, match: str = "61.1,10.1", **options) -> None:
+    rule = {"fault": name, "match": match, "path": f"{MET}/complete", "times": 1, **options}
+    requests.post(f"{fake.url}/_fake/faults", json=rule, timeout=5).raise_for_status()
+
+
+def faulty(fake, **kwargs) -> requests.Response:
+    return met(fake, lat="61.1", lon="10.1", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "check"),
+    [
+        ("html_502", lambda r: r.status_code == 502 and "Bad Gateway" in r.text),
+        ("json_500", lambda r: r.status_code == 500 and r.json()),
+        ("json_503", lambda r: r.status_code == 503 and r.json()),
+        ("not_found", lambda r: r.status_code == 404),
+        ("bad_request", lambda r: r.status_code == 400 and "400 Bad Request" in r.text),
+        ("unauthorized", lambda r: r.status_code == 403 and "User-Agent" in r.text),
+        ("rate_limited", lambda r: r.status_code == 429 and "Too Many Requests" in r.text),
+        ("malformed", lambda r: r.status_code == 200 and r.content == b"<<<this is not json>>>"),
+        ("empty", lambda r: r.status_code == 200 and r.content == b""),
+        ("partial", lambda r: r.status_code == 200 and not r.content.endswith(b"}")),
+        ("error_in_body", lambda r: r.status_code == 200 and "properties" not in r.json()),
+        ("oversize", lambda r: len(r.content) > 2 * 1024 * 1024),
+        ("oversize_chunked", lambda r: r.headers.get("Transfer-Encoding") == "chunked"),
+        ("slow", lambda r: r.status_code == 200 and r.elapsed.total_seconds() >= 0.2),
+    ],
+)
+def test_met_generic_faults(fake, name, check):
+    forbidden = met_counts(fake)["forbidden"]
+    met_fault(fake, name, delay=0.2)
+    assert check(faulty(fake)), name
+    assert faulty(fake).status_code == 200  # the rule was used up
+    assert met_counts(fake)["forbidden"] == forbidden  # a fault's 403 is not etiquette
+
+
+@pytest.mark.parametrize("name", ["hang", "reset", "close", "trickle", "trickle_headers"])
+def test_met_faults_that_break_the_connection(fake, name):
+    met_fault(fake, name, delay=0.5)
+    with pytest.raises(requests.RequestException):
+        faulty(fake, timeout=0.3)
+    assert faulty(fake).status_code == 200  # the rule was used up
+
+
+def test_met_shaping_faults(fake):
+    """Each acts on the forecast, even for a request that would otherwise get a 304."""
+    current = {**AGENT, "If-Modified-Since": faulty(fake).headers["Last-Modified"]}
+
+    def shaped(name: str) -> requests.Response:
+        met_fault(fake, name)
+        return faulty(fake, headers=current)
+
+    def instants(answer: requests.Response) -> list[dict]:
+        return [s["data"]["instant"]["details"] for s in answer.json()["properties"]["timeseries"]]
+
+    details = instants(shaped("nulls"))
+    assert all(d["air_temperature"] is not None for d in details)
+    assert {v for d in details for k, v in d.items() if k != "air_temperature"} == {None}
+    assert {v for d in instants(shaped("no_temperature")) for v in d.values()} == {None}
+    assert set(shaped("met_no_timeseries").json()["properties"]) == {"meta"}
+    assert shaped("met_empty_timeseries").json()["properties"]["timeseries"] == []
+    steps = shaped("met_no_instant").json()["properties"]["timeseries"]
+    assert steps and not any("instant" in s["data"] for s in steps)
+    assert all("next_6_hours" in s["data"] for s in steps[:-2])
+    wrong = shaped("wrong_content_type")
+    assert wrong.status_code == 200 and wrong.headers["Content-Type"] == "text/html"
+    assert wrong.json()["properties"]["timeseries"] and "Expires" in wrong.headers
+    deprecated = shaped("deprecated")  # a body even for a matching If-Modified-Since
+    assert deprecated.status_code == 203 and deprecated.json()["properties"]["timeseries"]
+    assert "Expires" in deprecated.headers and "Last-Modified" in deprecated.headers
+    assert faulty(fake, headers=current).status_code == 304  # the rules are used up
+
+
+def test_met_fault_rules_match_lat_lon_as_sent(fake):
+    met_fault(fake, "json_503", match="61.1000,10.1")  # not "61.1,10.1": as sent, not as read
+    assert faulty(fake).status_code == 200
+    assert met(fake, lat="61.1000", lon="10.1").status_code == 503
+    met_fault(fake, "json_503")
+    assert met(fake, "compact", lat="61.1", lon="10.1").status_code == 200  # another path
+    assert faulty(fake).status_code == 503
+
+
+def test_each_upstream_keeps_its_own_words_on_a_kept_alive_connection(fake):
+    session = requests.Session()
+    assert session.get(f"{fake.url}/v1/forecast", params=BERLIN, timeout=5).status_code == 200
+    met_fault(fake, "json_500")
+    failed = session.get(f"{fake.url}{MET}/complete?lat=61.1&lon=10.1", headers=AGENT, timeout=5)
+    assert failed.status_code == 500 and "reason" not in failed.json()  # not Open-Meteo's
+    fault(fake, "unauthorized", "Berlin", "/data/2.5/weather")
+    refused = session.get(
+        f"{fake.url}/data/2.5/weather", params={"q": "Berlin", "appid": KEY}, timeout=5
+    )
+    assert refused.status_code == 401 and refused.json()["cod"] == 401  # not MET Norway's 403
