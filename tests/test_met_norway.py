@@ -152,6 +152,11 @@ def test_a_step_without_instant_or_with_nulls():
     document = documented_example()
     without = copy.deepcopy(document)
     del without["properties"]["timeseries"][0]["data"]["instant"]
+    assert compact(without) == "answer's steps have no instant air_temperature"
+    # Only the current step without: no reading now, the later step still forecast.
+    later = copy.deepcopy(document["properties"]["timeseries"][0])
+    later["time"] = "2026-11-26T12:00:00Z"
+    without["properties"]["timeseries"].append(later)
     assert reading_at(compact(without), STEP_TIME, (), 0, 0, None) == (
         "the current step has no air_temperature"
     )

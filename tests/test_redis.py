@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import redis
 import requests
 
@@ -19,7 +16,7 @@ from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.rediscache import decode, encode
-from tests.conftest import free_port, samples, unique_point
+from tests.conftest import samples, unique_point
 from tests.test_forecast import NOW, H, om_answer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "owm"
@@ -54,45 +51,6 @@ def test_results_survive_the_trip_through_redis():
         pollen_grains_per_cubic_meter={"birch": 12.5},
     )
     assert decode(encode(replace(forecast, reading=pollen))) == replace(forecast, reading=pollen)
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    """A real redis-server on a free loopback port, for this test only."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (.ci/run installs it)"
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(host="127.0.0.1", port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.05)
-    yield process, f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
 
 
 def shared_config(fake_url: str, redis_url: str) -> str:

@@ -21,6 +21,7 @@ import email.utils
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -59,6 +60,7 @@ MAX_STEPS = 120  # about ten days: hourly, then 6-hourly
 # A kept answer outlives its Expires this long, so that a 304 can renew it.
 KEEP_AFTER_EXPIRY_SECONDS = 86400.0
 _HOUR, _SIX_HOURS = 3600.0, 6 * 3600.0
+UNUSABLE = "unusable"  # a kept answer that gives no reading, and why
 _INSTANT = {
     "temperature": "air_temperature",
     "humidity": "relative_humidity",
@@ -125,7 +127,21 @@ def compact(document: Any) -> list[dict[str, Any]] | str:
         kept.append(entry)
     if not kept:
         return "answer's timeseries has no steps"
+    if all(entry["temperature"] is None for entry in kept):
+        return "answer's steps have no instant air_temperature"
     return kept
+
+
+def _readable(headers: Mapping[str, str], body: bytes) -> list[dict[str, Any]] | dict[str, str]:
+    """An answer's body as its compact time series, or `{UNUSABLE: why}`."""
+    content_type = headers.get("content-type", "application/json")
+    if "json" not in content_type.lower():
+        return {UNUSABLE: f"answer is {content_type[:60]}, not JSON"}
+    document = decode_json(body)
+    if isinstance(document, Failure):
+        return {UNUSABLE: document.detail}
+    series = compact(document)
+    return {UNUSABLE: series} if isinstance(series, str) else series
 
 
 def _own_period(series: list[dict[str, Any]], index: int) -> tuple[str, dict[str, Any]] | None:
@@ -287,7 +303,8 @@ class MetNorway:
                 cache_hit=True,
             )
         headers = dict(self._headers)
-        if kept is not None and kept.last_modified:
+        if kept is not None and kept.last_modified and isinstance(kept.document, list):
+            # Revalidated only when usable: a 304 would keep a useless answer useless.
             headers["If-Modified-Since"] = kept.last_modified
         params = {
             "lat": f"{latitude:.{DECIMALS}f}".rstrip("0").rstrip("."),
@@ -322,16 +339,14 @@ class MetNorway:
                 "MET Norway answers 203: this product is deprecated and will go away",
                 extra={"fields": {"url": self._url}},
             )
-        content_type = exchange.headers.get("content-type", "application/json")
-        if "json" not in content_type.lower():
-            return invalid(f"answer is {content_type[:60]}, not JSON", exchange.status_code)
-        document = decode_json(exchange.body)
-        if isinstance(document, Failure):
-            return ProbeResult(None, document, exchange.status_code)
-        series = compact(document)
-        if isinstance(series, str):
-            return invalid(series, exchange.status_code)
-        fresh = Validated(fresh_until, last_modified, exchange.status_code, series)
+        # Every answer is kept until its Expires, a useless one too (as why it is useless):
+        # the terms ask for no new request before then, whatever came.
+        fresh = Validated(
+            fresh_until,
+            last_modified,
+            exchange.status_code,
+            _readable(exchange.headers, exchange.body),
+        )
         self._keep(key, fresh)
         return self._result(fresh, exchange.status_code, latitude, longitude, place, log)
 
@@ -348,6 +363,9 @@ class MetNorway:
         place: Place | None,
         log: ProbeLog | None,
     ) -> ProbeResult:
+        if not isinstance(kept.document, list):
+            why = kept.document.get(UNUSABLE) if isinstance(kept.document, dict) else None
+            return invalid(str(why or "kept answer has no time series"), status_code)
         reading = reading_at(kept.document, time.time(), self._horizons, latitude, longitude, place)
         if isinstance(reading, str):
             return invalid(reading, status_code)
