@@ -27,7 +27,12 @@ from multitarget_exporter.config import (
 from multitarget_exporter.exposition import metrics_response, probe_response
 from multitarget_exporter.history import MemoryHistory, ProbeHistory
 from multitarget_exporter.pages import text
-from multitarget_exporter.probe import SCRAPE_TIMEOUT_ENVIRON, probe_timeout, run_probe
+from multitarget_exporter.probe import (
+    SCRAPE_TIMEOUT_ENVIRON,
+    Route,
+    probe_timeout,
+    run_with_fallback,
+)
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import Provider
 from multitarget_exporter.state import ServingState, announce, build_cache
@@ -154,14 +159,19 @@ class ExporterApp:
             module.timeout_seconds, request.environ.get(SCRAPE_TIMEOUT_ENVIRON), self.timeout_offset
         )
         probe_log = ProbeLog()
-        result, kept = run_probe(
-            module,
-            provider,
+        fallback = None
+        if module.fallback:
+            name = module.fallback
+            fallback = Route(
+                state.config.modules[name], state.providers[name], state.buckets.get(name)
+            )
+        result, kept = run_with_fallback(
+            Route(module, provider, state.buckets.get(module.name)),
+            fallback,
             location,
             timeout,
             probe_log,
-            cache=self.cache if module.cache_ttl_seconds > 0 else None,
-            bucket=state.buckets.get(module.name),
+            cache=lambda chosen: self.cache if chosen.cache_ttl_seconds > 0 else None,
         )
         outcome = "success" if result.failure is None else result.failure.reason.value
         selfmetrics.observe_probe(module.name, outcome, result.duration_seconds)
@@ -176,11 +186,19 @@ class ExporterApp:
         }
         if result.failure is not None and result.failure.detail:
             fields["detail"] = result.failure.detail
+        if result.stale and result.refresh_failure is not None:
+            refresh = result.refresh_failure
+            fields["stale_because"] = f"{refresh.reason.value}: {refresh.detail}"
+        if result.fallback and result.reading is not None:
+            fields["answered_by"] = module.fallback
         missing = result.reading.missing if result.reading is not None else ""
         partial = bool(missing)
         if partial:
             fields["missing"] = missing  # why: in this probe's own log
-        level = logging.INFO if result.failure is None and not partial else logging.WARNING
+        healthy = (
+            result.failure is None and not partial and not result.stale and not result.fallback
+        )
+        level = logging.INFO if healthy else logging.WARNING
         probe_log.add(level, "probe finished", **fields)
         log.log(level, "probe finished", extra={"fields": fields})
         self._remember(module.name, target, outcome, result.duration_seconds, probe_log)

@@ -50,7 +50,8 @@ def ttl_for(module: ModuleConfig, result: ProbeResult) -> float:
     """How long a result may be reused: readings for cache_ttl, not_found and partial
     readings briefly, other failures not at all."""
     if result.reading is not None:
-        if result.reading.missing:
+        if result.reading.missing or result.stale:
+            # A stale answer is kept as briefly: scrapes meanwhile answer stale at once.
             return min(module.cache_ttl_seconds, SHORT_TTL_SECONDS)
         if result.expires_at is not None and module.cache_ttl_seconds > 0:
             # Fresh until the later of the upstream's Expires and the module's cache_ttl.
@@ -92,6 +93,14 @@ class ReadingCache(Protocol):
     @property
     def validators(self) -> Validators:
         """Validated upstream answers, as widely shared as the cache is."""
+        ...
+
+    def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
+        """Keep a successful result for `seconds`, to answer stale with when refreshes fail."""
+        ...
+
+    def last(self, key: str) -> ProbeResult | None:
+        """The last successful result kept for `key`, if it is not too old."""
         ...
 
 
@@ -161,10 +170,17 @@ class MemoryCache:
         self._entries: ExpiringStore[CacheEntry] = ExpiringStore(max_entries)
         self._flights: Flights = SingleFlight()
         self._validators = MemoryValidators(max_entries)
+        self._last: ExpiringStore[ProbeResult] = ExpiringStore(max_entries)
 
     @property
     def validators(self) -> MemoryValidators:
         return self._validators
+
+    def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
+        self._last.put(key, result, seconds)
+
+    def last(self, key: str) -> ProbeResult | None:
+        return self._last.get(key)
 
     def __len__(self) -> int:
         return len(self._entries)

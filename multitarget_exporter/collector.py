@@ -182,6 +182,18 @@ def probe_metrics(result: ProbeResult) -> Iterator[Metric]:
     yield _gauge(
         "probe_cache_hit", "Whether the reading came from the cache.", float(result.cache_hit)
     )
+    if result.stale is not None:
+        yield _gauge(
+            "probe_stale",
+            "Whether a kept reading answered because its refresh failed.",
+            float(result.stale),
+        )
+    if result.fallback is not None:
+        yield _gauge(
+            "probe_fallback",
+            "Whether the module's fallback answered (or was asked, when both failed).",
+            float(result.fallback),
+        )
 
 
 def _precipitation(name: str, documentation: str, windows: dict[str, float]) -> GaugeMetricFamily:

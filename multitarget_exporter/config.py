@@ -43,6 +43,8 @@ _MODULE_KEYS = frozenset(
         "air_quality_url",
         "forecast",
         "contact",
+        "stale_if_error",
+        "fallback",
         "rate_limit",
         "allowed_targets",
     }
@@ -87,6 +89,8 @@ class ModuleConfig:
     air_quality_url: str = ""
     forecast: tuple[Horizon, ...] = ()
     contact: str = ""
+    stale_if_error_seconds: float = 0.0
+    fallback: str = ""
     rate_limit: RateLimit | None = None
     allowed_targets: tuple[re.Pattern[str], ...] = ()
 
@@ -150,6 +154,12 @@ def module_view(module: ModuleConfig) -> dict[str, Any]:
             **({"air_quality_url": module.air_quality_url} if module.air_quality_url else {}),
             "forecast": [horizon.label for horizon in module.forecast],
             **({"contact": module.contact} if module.contact else {}),
+            **(
+                {"stale_if_error": format_duration(module.stale_if_error_seconds)}
+                if module.stale_if_error_seconds
+                else {}
+            ),
+            **({"fallback": module.fallback} if module.fallback else {}),
             "rate_limit": str(module.rate_limit) if module.rate_limit else None,
             "allowed_targets": [pattern.pattern for pattern in module.allowed_targets],
         }
@@ -229,6 +239,14 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
     cache_ttl = fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0)
     if kind and kind.asks_contact and fields.given("cache_ttl") and cache_ttl == 0:
         fields.problem("cache_ttl", f"must be above 0 for {provider}: its Expires needs a cache")
+    stale = fields.duration("stale_if_error", 0.0, 0.0, 7 * 86400.0)
+    if stale and cache_ttl == 0:
+        fields.problem("stale_if_error", "needs a cache: cache_ttl is 0")
+    elif stale and stale < cache_ttl:
+        fields.problem(
+            "stale_if_error", f"must be at least cache_ttl ({format_duration(cache_ttl)})"
+        )
+    fallback = fields.text("fallback", "")
     language = fields.text("language", "en")
     if not _LANGUAGE.fullmatch(language):
         fields.problem("language", f"{language!r} is not a language code like en or zh_cn")
@@ -246,9 +264,32 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         air_quality_url=fields.url("air_quality_url", default_air_url),
         forecast=tuple(Horizon(label, seconds) for label, seconds in horizons),
         contact=contact,
+        stale_if_error_seconds=stale,
+        fallback=fallback,
         rate_limit=fields.rate("rate_limit"),
         allowed_targets=fields.patterns("allowed_targets"),
     )
+
+
+def _fallback_problems(modules: Mapping[str, ModuleConfig]) -> list[str]:
+    """Each `fallback` must name another module, and following them must not come back."""
+    problems = []
+    for name, module in modules.items():
+        if not module.fallback:
+            continue
+        where = f"modules.{name}.fallback"
+        if module.fallback not in modules:
+            problems.append(f"{where}: {module.fallback!r} is not a module")
+            continue
+        seen, current = [name], module.fallback
+        while current:
+            if current in seen:
+                problems.append(f"{where}: a cycle: {' -> '.join([*seen, current])}")
+                break
+            seen.append(current)
+            following = modules.get(current)
+            current = following.fallback if following else ""
+    return problems
 
 
 def _parse_cache(raw: Any, problems: list[str]) -> CacheConfig:
@@ -283,6 +324,7 @@ def parse_config(document: Any, source: str | None = None) -> Config:
         if module is not None:
             modules[str(name)] = module
     cache = _parse_cache(document.get("cache"), problems)
+    problems.extend(_fallback_problems(modules))
     if problems:
         raise ConfigError(problems)
     return Config(MappingProxyType(modules), cache, source)

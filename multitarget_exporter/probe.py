@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from multitarget_exporter import selfmetrics
 from multitarget_exporter.cache import Bucket, CacheEntry, ReadingCache, cache_key, ttl_for
@@ -13,7 +14,7 @@ from multitarget_exporter.config import ModuleConfig
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.probelog import ProbeLog
 from multitarget_exporter.providers import Provider
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.reading import REFRESH_FAILURES, Failure, FailureReason, ProbeResult
 from multitarget_exporter.targets import Location
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ def run_probe(
         timeout_seconds=round(timeout_seconds, 3),
     )
 
+    key = cache_key(module, location)
+
     def fetch() -> ProbeResult:
         kept = provider.stored(location)
         if kept is not None:
@@ -69,13 +72,14 @@ def run_probe(
         if bucket is not None and not bucket.take(provider.calls_per_fetch):
             selfmetrics.RATE_LIMITED.labels(module.name).inc()
             detail = f"module rate_limit {bucket.rate} reached; no upstream call made"
-            return ProbeResult(None, Failure(FailureReason.RATE_LIMITED, detail))
-        return _fetch(provider, location, deadline, probe_log)
+            fetched = ProbeResult(None, Failure(FailureReason.RATE_LIMITED, detail))
+        else:
+            fetched = _fetch(provider, location, deadline, probe_log)
+        return _or_stale(module, key, fetched, cache) if cache is not None else fetched
 
     if cache is None:
         entry, outcome = CacheEntry(fetch()), "miss"
     else:
-        key = cache_key(module, location)
         entry, outcome = cache.fetch_through(
             key, fetch, lambda fetched: ttl_for(module, fetched), deadline
         )
@@ -88,10 +92,39 @@ def run_probe(
         )
     result = replace(
         entry.result,
-        cache_hit=outcome != "miss" or entry.result.cache_hit,
+        cache_hit=outcome != "miss" or entry.result.cache_hit or bool(entry.result.stale),
         duration_seconds=time.perf_counter() - started,
     )
+    if module.stale_if_error_seconds:
+        result = replace(result, stale=bool(result.stale))
+        if result.stale and result.refresh_failure is not None:
+            selfmetrics.STALE_ANSWERS.labels(module.name, result.refresh_failure.reason).inc()
+            probe_log.info(
+                "answered with a kept reading: its refresh failed",
+                reason=result.refresh_failure.reason.value,
+                error=result.refresh_failure.detail,
+            )
     return result, entry.encoded
+
+
+def _or_stale(
+    module: ModuleConfig, key: str, fetched: ProbeResult, cache: ReadingCache
+) -> ProbeResult:
+    """A fetched result, kept to answer stale with later when it is a reading; or, for a
+    refresh that failed while the place is fine, the last reading kept, marked stale."""
+    if not module.stale_if_error_seconds:
+        return fetched
+    if fetched.reading is not None:
+        if not fetched.reading.missing:
+            cache.keep_last(key, fetched, module.stale_if_error_seconds)
+        return fetched
+    failure = fetched.failure
+    if failure is None or failure.reason not in REFRESH_FAILURES:
+        return fetched
+    kept = cache.last(key)
+    if kept is None or kept.reading is None:
+        return fetched
+    return replace(kept, stale=True, refresh_failure=failure, cache_hit=True, expires_at=None)
 
 
 def _fetch(
@@ -103,3 +136,72 @@ def _fetch(
         log.exception("provider raised", extra={"fields": {"provider": provider.name}})
         failure = Failure(FailureReason.INVALID_RESPONSE, f"internal error: {type(error).__name__}")
         return ProbeResult(None, failure)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A module as a probe takes it: its settings, its provider, its call budget."""
+
+    module: ModuleConfig
+    provider: Provider
+    bucket: Bucket | None = None
+
+
+def run_with_fallback(
+    first: Route,
+    fallback: Route | None,
+    location: Location,
+    timeout_seconds: float,
+    probe_log: ProbeLog,
+    cache: Callable[[ModuleConfig], ReadingCache | None],
+) -> tuple[ProbeResult, dict[str, bytes]]:
+    """`run_probe` on the module, and, when its refresh fails and no kept reading answers,
+    on its fallback: one hop, the first with half the deadline and the fallback the rest.
+
+    A target the fallback cannot take keeps the first failure; so does a fallback that
+    fails too (its failure is in the probe's log)."""
+    started = time.perf_counter()
+    share = timeout_seconds / 2 if fallback is not None else timeout_seconds
+    result, kept = run_probe(
+        first.module, first.provider, location, share, probe_log, cache(first.module), first.bucket
+    )
+    if fallback is None:
+        return result, kept
+    failure = result.failure
+    if failure is None or failure.reason not in REFRESH_FAILURES:
+        return replace(result, fallback=False), kept
+    unsupported = fallback.provider.unsupported(location)
+    if unsupported is not None:
+        probe_log.info(
+            "fallback cannot take the target", module=fallback.module.name, why=unsupported
+        )
+        return replace(result, fallback=False), kept
+    selfmetrics.FALLBACKS.labels(first.module.name, failure.reason.value).inc()
+    left = max(timeout_seconds - (time.perf_counter() - started), 0.001)
+    probe_log.info(
+        "asking the fallback",
+        module=fallback.module.name,
+        reason=failure.reason.value,
+        seconds=round(left, 3),
+    )
+    second, kept_second = run_probe(
+        fallback.module,
+        fallback.provider,
+        location,
+        left,
+        probe_log,
+        cache(fallback.module),
+        fallback.bucket,
+    )
+    elapsed = time.perf_counter() - started
+    if second.reading is None:
+        failed = second.failure
+        probe_log.info(
+            "the fallback failed too",
+            module=fallback.module.name,
+            reason=failed.reason.value if failed else "",
+            error=failed.detail if failed else "",
+        )
+        return replace(result, fallback=True, duration_seconds=elapsed), kept
+    # The fallback's own stale flag is its module's business, not this module's.
+    return replace(second, fallback=True, stale=None, duration_seconds=elapsed), kept_second

@@ -122,6 +122,21 @@ class Reading:
     missing: str = ""
 
 
+# Failures a refresh can have while the place itself is fine: what stale_if_error and
+# fallback answer for (not `not_found`: the place is unknown, not the upstream down).
+REFRESH_FAILURES = frozenset(
+    {
+        FailureReason.UNAUTHORIZED,
+        FailureReason.RATE_LIMITED,
+        FailureReason.TIMEOUT,
+        FailureReason.CONNECTION_ERROR,
+        FailureReason.UPSTREAM_ERROR,
+        FailureReason.INVALID_RESPONSE,
+        FailureReason.TOO_LARGE,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
     """Why a probe got no reading; `detail` is for the operator's log, never secret."""
@@ -141,6 +156,11 @@ class ProbeResult:
     duration_seconds: float = 0.0
     # When the upstream said its answer stays fresh until (HTTP `Expires`), as a Unix time.
     expires_at: float | None = None
+    # Whether a kept reading answered because its refresh failed (`refresh_failure` says
+    # why), and whether a fallback module answered; None: the module does not allow it.
+    stale: bool | None = None
+    refresh_failure: Failure | None = None
+    fallback: bool | None = None
 
     @property
     def success(self) -> bool:

@@ -59,14 +59,22 @@ def encode(result: ProbeResult, expires_at: float | None = None) -> bytes:
     return json.dumps(
         {
             "reading": _reading_document(result.reading) if result.reading else None,
-            "failure": [result.failure.reason.value, result.failure.detail]
-            if result.failure
-            else None,
+            "failure": _failure_document(result.failure),
             "status": result.upstream_status_code,
             "expires": expires_at,
+            "stale": result.stale,
+            "refresh_failure": _failure_document(result.refresh_failure),
         },
         ensure_ascii=False,
     ).encode("utf-8")
+
+
+def _failure_document(failure: Failure | None) -> list[str] | None:
+    return [failure.reason.value, failure.detail] if failure else None
+
+
+def _failure(document: Any) -> Failure | None:
+    return Failure(FailureReason(document[0]), document[1]) if document else None
 
 
 def _reading_document(reading: Reading) -> dict[str, Any]:
@@ -95,12 +103,17 @@ def decode_entry(data: bytes | str) -> tuple[ProbeResult, float | None]:
         )
         fields["daily"] = tuple(DailyForecast(**day) for day in fields.get("daily", ()))
         reading = Reading(**fields)
-    failure = None
-    if document["failure"] is not None:
-        failure = Failure(FailureReason(document["failure"][0]), document["failure"][1])
     expires = document.get("expires")
     expires_at = float(expires) if isinstance(expires, int | float) else None
-    return ProbeResult(reading, failure, int(document["status"])), expires_at
+    stale = document.get("stale")
+    result = ProbeResult(
+        reading,
+        _failure(document["failure"]),
+        int(document["status"]),
+        stale=stale if isinstance(stale, bool) else None,
+        refresh_failure=_failure(document.get("refresh_failure")),
+    )
+    return result, expires_at
 
 
 # A token bucket kept in Redis, on Redis' own clock, so every process and replica
@@ -228,6 +241,26 @@ class RedisCache:
     @property
     def validators(self) -> RedisValidators:
         return self._validators
+
+    def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
+        self._local.keep_last(key, result, seconds)
+        if self._health.down():
+            return
+        try:
+            data = encode(result, time.time() + seconds)
+            self._client.set(f"{PREFIX}s:{key}", data, px=max(int(seconds * 1000), 1))
+        except redis.RedisError as error:
+            self._health.trouble(error)
+
+    def last(self, key: str) -> ProbeResult | None:
+        if not self._health.down():
+            try:
+                data = self._client.get(f"{PREFIX}s:{key}")
+                if data is not None:
+                    return decode(data)
+            except (redis.RedisError, ValueError, KeyError, TypeError) as error:
+                self._health.trouble(error)
+        return self._local.last(key)
 
     def __len__(self) -> int:
         return len(self._local)

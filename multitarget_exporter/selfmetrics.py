@@ -110,8 +110,22 @@ CACHE_ENTRIES = Gauge(
 
 RATE_LIMITED = Counter(
     "multitarget_exporter_rate_limited",
-    "Upstream calls refused by a module's rate_limit.",
+    "Readings refused by a module's rate_limit (each would have cost its calls per reading).",
     ["module"],
+)
+
+
+STALE_ANSWERS = Counter(
+    "multitarget_exporter_stale_answers",
+    "Probes answered with a kept reading because its refresh failed, by module and the"
+    " refresh's failure reason.",
+    ["module", "reason"],
+)
+
+FALLBACKS = Counter(
+    "multitarget_exporter_fallbacks",
+    "Probes tried on a module's fallback, by module and the failure that sent them there.",
+    ["module", "reason"],
 )
 
 

@@ -28,6 +28,7 @@ def config(fake_url: str) -> str:
     om = f"provider: open_meteo, base_url: '{fake_url}', geocoding_url: '{fake_url}'"
     forecast = f"forecast: [{', '.join(HORIZONS)}]"
     air = f"air_quality: true, air_quality_url: '{fake_url}'"
+    met = f"provider: met_norway, contact: ops@example.com, base_url: '{fake_url}'"
     return f"""
 modules:
   owm: {{{owm}}}
@@ -41,6 +42,8 @@ modules:
   om_air: {{{om}, {air}}}
   om_forecast_air: {{{om}, {forecast}, {air}}}
   om_fragile: {{{om}, {air}, cache_ttl: 0s, timeout: 2s}}
+  met: {{{met}}}
+  met_forecast: {{{met}, {forecast}}}
 """
 
 
@@ -75,7 +78,8 @@ def cost_table() -> list[tuple[str, frozenset[str], int, float | None]]:
             continue
         options = frozenset(re.findall(r"`(\w+)`", cells[1]))
         weight = float(cells[3]) if cells[3] else None
-        rows.append((cells[0].strip("`"), options, int(cells[2]), weight))
+        requests_per_reading = int(cells[2].split(",")[0])  # "1, at most one per ..."
+        rows.append((cells[0].strip("`"), options, requests_per_reading, weight))
     return rows
 
 
@@ -84,13 +88,11 @@ OPTIONS = (("forecast", "forecast"), ("air_quality", "air"))
 
 def test_the_documented_call_costs_are_what_the_fake_counts(exporter, fake_upstream):
     rows = cost_table()
-    assert len(rows) == 8, rows
+    assert len(rows) == 9, rows
     for provider, options, requests_per_reading, weight in rows:
-        module = {"openweathermap": "owm", "open_meteo": "om"}[provider]
-        module += "".join(
-            f"_{option}" for option in ("forecast", "air_quality") if option in options
-        )
-        module = module.replace("_air_quality", "_air")
+        parts = [{"openweathermap": "owm", "open_meteo": "om", "met_norway": "met"}[provider]]
+        parts += [short for option, short in OPTIONS if option in options]
+        module = "_".join(parts)
         before = fake_upstream.summary()
         found = probe(exporter, unique_point(), module)  # coordinates: no geocoding call
         after = fake_upstream.summary()
