@@ -54,8 +54,9 @@ def ttl_for(module: ModuleConfig, result: ProbeResult) -> float:
             # A stale answer is kept as briefly: scrapes meanwhile answer stale at once.
             return min(module.cache_ttl_seconds, SHORT_TTL_SECONDS)
         if result.expires_at is not None and module.cache_ttl_seconds > 0:
-            # Fresh until the later of the upstream's Expires and the module's cache_ttl.
-            return max(module.cache_ttl_seconds, result.expires_at - time.time())
+            # The provider said until when (the later of its Expires and cache_ttl, or the
+            # next forecast step): a reading past it is made again from the kept answer.
+            return max(1.0, result.expires_at - time.time())
         return module.cache_ttl_seconds
     if result.failure is not None and result.failure.reason is FailureReason.NOT_FOUND:
         return min(module.cache_ttl_seconds, SHORT_TTL_SECONDS)
@@ -133,6 +134,13 @@ class Validators(Protocol):
 
     def put(self, key: str, value: Validated, keep_seconds: float) -> None: ...
 
+    def claim(self, key: str, seconds: float) -> bool:
+        """Whether this process may ask for `key` now: no other process holds a claim on it
+        (it ends with `release`, or by itself after `seconds`)."""
+        ...
+
+    def release(self, key: str) -> None: ...
+
 
 class MemoryValidators:
     """One process's validated answers, least recently used out past a bound of their own."""
@@ -145,6 +153,12 @@ class MemoryValidators:
 
     def put(self, key: str, value: Validated, keep_seconds: float) -> None:
         self._kept.put(key, value, keep_seconds)
+
+    def claim(self, key: str, seconds: float) -> bool:
+        return True  # one process: its own single-flight keeps to one request per key
+
+    def release(self, key: str) -> None:
+        pass
 
 
 Flights = SingleFlight[tuple[CacheEntry, Outcome]]

@@ -68,7 +68,7 @@ def run_probe(
     def fetch() -> ProbeResult:
         kept = provider.stored(location)
         if kept is not None:
-            return kept
+            return _or_stale(module, key, kept, cache) if cache is not None else kept
         if bucket is not None and not bucket.take(provider.calls_per_fetch):
             selfmetrics.RATE_LIMITED.labels(module.name).inc()
             detail = f"module rate_limit {bucket.rate} reached; no upstream call made"
@@ -204,4 +204,5 @@ def run_with_fallback(
         )
         return replace(result, fallback=True, duration_seconds=elapsed), kept
     # The fallback's own stale flag is its module's business, not this module's.
-    return replace(second, fallback=True, stale=None, duration_seconds=elapsed), kept_second
+    stale = False if first.module.stale_if_error_seconds else None
+    return replace(second, fallback=True, stale=stale, duration_seconds=elapsed), kept_second

@@ -220,6 +220,24 @@ class RedisValidators:
         except redis.RedisError as error:
             self._health.trouble(error)
 
+    def claim(self, key: str, seconds: float) -> bool:
+        if self._health.down():
+            return True
+        try:
+            taken = self._client.set(f"{PREFIX}vc:{key}", b"1", nx=True, px=int(seconds * 1000))
+            return bool(taken)
+        except redis.RedisError as error:
+            self._health.trouble(error)
+            return True
+
+    def release(self, key: str) -> None:
+        if self._health.down():
+            return
+        try:
+            self._client.delete(f"{PREFIX}vc:{key}")
+        except redis.RedisError as error:
+            self._health.trouble(error)
+
 
 class RedisCache:
     """Results in Redis, shared by every process that points at the same server."""

@@ -59,6 +59,15 @@ def counts(fake_upstream) -> dict:
     return fake_upstream.summary()["met"]
 
 
+def revalidations(exporter) -> float:
+    found = samples(exporter.get("/metrics").text)
+    name = (
+        'multitarget_exporter_upstream_requests_total{code="304",'
+        'endpoint="locationforecast",provider="met_norway"}'
+    )
+    return found.get(name, 0.0)
+
+
 def probe(exporter, target: str, module: str = "yr") -> dict[str, float]:
     return samples(exporter.probe(target, module=module).text)
 
@@ -92,10 +101,21 @@ def test_targets_and_modules_on_one_point_share_its_answer(exporter, fake_upstre
     assert len(met_requests(fake_upstream, started)) == 1
 
 
+def test_concurrent_probes_of_one_point_make_one_request(exporter, fake_upstream):
+    """Two modules and two spellings of one point, sixteen probes at once: one request."""
+    started = time.time()
+    asks = [("67.12341,14.5", "yr"), ("67.123409,14.500001", "yr_again")] * 8
+    with ThreadPoolExecutor(16) as pool:
+        found = list(pool.map(lambda ask: probe(exporter, *ask), asks))
+    assert all(f["probe_success"] == 1 for f in found)
+    assert len(met_requests(fake_upstream, started)) == 1
+
+
 def test_after_expires_a_304_renews_the_answer(exporter, fake_upstream):
     fake_upstream.met(expires_seconds=2, update_seconds=10**7)  # no update within the test
     target, started = "61.5,8.25", time.time()
     before = counts(fake_upstream)
+    revalidated_before = revalidations(exporter)
     first = probe(exporter, target)
     seen = []
     deadline = time.monotonic() + 6.5
@@ -113,9 +133,8 @@ def test_after_expires_a_304_renews_the_answer(exporter, fake_upstream):
     statuses = {s["probe_upstream_status_code"] for s in seen if s["probe_cache_hit"] == 0}
     assert statuses == {304}
     assert after["not_modified"] - before["not_modified"] == len(revalidated)
-    # The exporter counts them too.
-    metrics = exporter.get("/metrics").text
-    assert 'code="304"' in metrics and 'endpoint="locationforecast"' in metrics
+    # The exporter counts them too, as many.
+    assert revalidations(exporter) - revalidated_before == len(revalidated)
     # A 304 keeps the time series: every horizon is still there.
     assert all('weather_forecast_temperature_celsius{horizon="72h"}' in s for s in seen)
 
@@ -193,12 +212,13 @@ def test_a_deprecated_product_answers_and_is_said_once(exporter, fake_upstream):
 def test_without_expires_or_last_modified_it_falls_back_to_cache_ttl(exporter_factory):
     """A server that sends neither header: the answer is kept for cache_ttl, and the next
     request after it is a plain one (nothing to revalidate with)."""
+    hour = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime())
     document = (
-        b'{"type":"Feature","geometry":{"type":"Point","coordinates":[10.0,60.0,20]},'
-        b'"properties":{"meta":{"updated_at":"2026-11-25T10:00:00Z","units":{}},'
-        b'"timeseries":[{"time":"2026-11-25T10:00:00Z","data":{"instant":{"details":'
-        b'{"air_temperature":4.5}}}}]}}'
-    )
+        '{"type":"Feature","geometry":{"type":"Point","coordinates":[10.0,60.0,20]},'
+        f'"properties":{{"meta":{{"updated_at":"{hour}","units":{{}}}},'
+        f'"timeseries":[{{"time":"{hour}","data":{{"instant":{{"details":'
+        '{"air_temperature":4.5}}}}]}}'
+    ).encode()
     seen: list[dict] = []
 
     class Plain(http.server.BaseHTTPRequestHandler):

@@ -19,6 +19,7 @@ from tests.conftest import samples, unique_point
 def config(fake_url: str, cache: str = "") -> str:
     owm = f"provider: openweathermap, api_key: '${{IT_OWM_KEY}}', base_url: '{fake_url}'"
     om = f"provider: open_meteo, base_url: '{fake_url}', geocoding_url: '{fake_url}'"
+    met = f"provider: met_norway, contact: ops@example.com, base_url: '{fake_url}'"
     return f"""
 modules:
   stale: {{{owm}, cache_ttl: 1s, stale_if_error: 1h}}
@@ -26,6 +27,10 @@ modules:
   falls: {{{owm}, cache_ttl: 1s, timeout: 2s, fallback: meteo}}
   both: {{{owm}, cache_ttl: 1s, stale_if_error: 1h, fallback: meteo}}
   meteo: {{{om}}}
+  narrow: {{{om}, allowed_targets: ['nowhere']}}
+  guarded: {{{owm}, cache_ttl: 1s, timeout: 2s, fallback: narrow}}
+  yr_a: {{{met}, cache_ttl: 1s, stale_if_error: 1h}}
+  yr_b: {{{met}, cache_ttl: 1s, stale_if_error: 1h}}
 {cache}"""
 
 
@@ -119,6 +124,44 @@ def test_a_target_the_fallback_cannot_take_keeps_the_first_failure(exporter, fak
     found = probe(exporter, "id:2643743", "falls")  # Open-Meteo takes no city ids
     assert found['probe_failure_info{reason="unauthorized"}'] == 1
     assert found["probe_fallback"] == 0
+
+
+def test_the_fallbacks_allowed_targets_hold(exporter, fake_upstream):
+    target = unique_point()
+    fake_upstream.fault("json_503", target, path="/data/2.5/weather")
+    found = probe(exporter, target, "guarded")
+    assert found['probe_failure_info{reason="upstream_error"}'] == 1
+    assert found["probe_fallback"] == 0
+    asked = [
+        f"{r['query'].get('latitude')},{r['query'].get('longitude')}"
+        for r in fake_upstream.summary()["requests"]
+        if r["path"] == "/v1/forecast"
+    ]
+    assert target not in asked  # Open-Meteo never asked
+
+
+def test_a_fallback_answer_says_it_is_not_stale(exporter, fake_upstream):
+    target = unique_point()  # nothing kept: the fallback answers
+    fake_upstream.fault("json_503", target, path="/data/2.5/weather")
+    found = probe(exporter, target, "both")
+    assert found["probe_fallback"] == 1 and found["probe_stale"] == 0
+
+
+def test_a_point_shared_by_two_modules_answers_stale_for_both(exporter, fake_upstream):
+    """The second module reads the point's kept answer without a call; it keeps the
+    reading for itself all the same, and answers stale with it when refreshes fail."""
+    fake_upstream.met(expires_seconds=1, update_seconds=10**7)
+    try:
+        target = "68.4321,16.1234"
+        assert probe(exporter, target, "yr_a")["probe_success"] == 1
+        assert probe(exporter, target, "yr_b")["probe_cache_hit"] == 1  # the kept answer
+        fake_upstream.fault("json_503", target, path="/weatherapi/locationforecast/2.0/complete")
+        time.sleep(1.3)
+        for module in ("yr_b", "yr_a"):
+            found = probe(exporter, target, module)
+            assert found["probe_stale"] == 1 and found["probe_success"] == 1, module
+    finally:
+        fake_upstream.met(expires_seconds=1800, update_seconds=3600)
 
 
 def test_a_kept_reading_comes_before_the_fallback(exporter, fake_upstream):

@@ -23,11 +23,12 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from multitarget_exporter import __version__, units, upstream
-from multitarget_exporter.cache import Validated, Validators
+from multitarget_exporter.cache import MemoryValidators, Validated, Validators
 from multitarget_exporter.kinds import MET_NORWAY, ProviderKind
+from multitarget_exporter.perprocess import PerProcess
 from multitarget_exporter.providers import met_symbols, steps
 from multitarget_exporter.providers.answers import (
     decode_json,
@@ -46,6 +47,7 @@ from multitarget_exporter.reading import (
     Reading,
     dew_point_celsius,
 )
+from multitarget_exporter.singleflight import SingleFlight
 from multitarget_exporter.targets import CityId, Location
 
 if TYPE_CHECKING:
@@ -57,31 +59,65 @@ log_operator = logging.getLogger("multitarget_exporter")
 
 DECIMALS = 4  # the most MET Norway's terms allow
 MAX_STEPS = 120  # about ten days: hourly, then 6-hourly
-# A kept answer outlives its Expires this long, so that a 304 can renew it.
-KEEP_AFTER_EXPIRY_SECONDS = 86400.0
+# Steps kept of an answer: from a little before it came to the longest horizon's step.
+KEEP_BEFORE_SECONDS = 12 * 3600.0
+KEEP_AFTER_SECONDS = 126 * 3600.0
+# However far an answer's Expires lies, its point is asked again after this at the latest.
+LONGEST_FRESHNESS_SECONDS = 12 * 3600.0
 _HOUR, _SIX_HOURS = 3600.0, 6 * 3600.0
-UNUSABLE = "unusable"  # a kept answer that gives no reading, and why
-_INSTANT = {
-    "temperature": "air_temperature",
-    "humidity": "relative_humidity",
-    "pressure": "air_pressure_at_sea_level",
-    "wind_speed": "wind_speed",
-    "wind_gust": "wind_speed_of_gust",
-    "wind_direction": "wind_from_direction",
-    "cloud_cover": "cloud_area_fraction",
-    "dew_point": "dew_point_temperature",
-    "uv_clear_sky": "ultraviolet_index_clear_sky",
-}
-_PERIODS = (("1h", "next_1_hours"), ("6h", "next_6_hours"), ("12h", "next_12_hours"))
+_POLL_SECONDS = 0.05
+# One request per point at a time in this process, whichever module asks (the key names
+# the base URL too); across processes, a claim in the shared store.
+_Shared = tuple[Validated | None, int, "ProbeResult | None"]
+_POINT_FLIGHTS: PerProcess[SingleFlight[_Shared]] = PerProcess(SingleFlight)
+
+
+class Step(NamedTuple):
+    """One time step of a forecast, in the few fields a reading needs (a tuple: a point's
+    answer is kept as about seventy of them)."""
+
+    time: float
+    temperature: float | None = None
+    humidity: float | None = None
+    pressure: float | None = None
+    wind_speed: float | None = None
+    wind_gust: float | None = None
+    wind_direction: float | None = None
+    cloud_cover: float | None = None
+    dew_point: float | None = None
+    uv_clear_sky: float | None = None
+    # The next hour's, and the next six hours' figures (absent periods: all None).
+    hour_symbol: str | None = None
+    hour_precipitation: float | None = None
+    hour_probability: float | None = None
+    six_symbol: str | None = None
+    six_precipitation: float | None = None
+    six_probability: float | None = None
+    twelve_symbol: str | None = None
+    has_hour: bool = False
+    has_six: bool = False
+
+
+_INSTANT = (
+    ("temperature", "air_temperature"),
+    ("humidity", "relative_humidity"),
+    ("pressure", "air_pressure_at_sea_level"),
+    ("wind_speed", "wind_speed"),
+    ("wind_gust", "wind_speed_of_gust"),
+    ("wind_direction", "wind_from_direction"),
+    ("cloud_cover", "cloud_area_fraction"),
+    ("dew_point", "dew_point_temperature"),
+    ("uv_clear_sky", "ultraviolet_index_clear_sky"),
+)
 
 
 def rounded(value: float) -> float:
-    """A coordinate to MET Norway's 4 decimals."""
-    return round(value, DECIMALS)
+    """A coordinate to MET Norway's 4 decimals (-0.0 is 0.0: one point, one key)."""
+    return round(value, DECIMALS) + 0.0
 
 
 def http_time(value: str | None) -> float | None:
-    """An HTTP date (`Expires`, `Last-Modified`) as a Unix time, or None."""
+    """An HTTP date (`Expires`, `Last-Modified`, `Date`) as a Unix time, or None."""
     if not value:
         return None
     try:
@@ -94,81 +130,101 @@ def http_time(value: str | None) -> float | None:
     return seconds if math.isfinite(seconds) else None
 
 
-def compact(document: Any) -> list[dict[str, Any]] | str:
-    """The answer's time series in the few fields a reading needs (plain JSON data, to
-    keep per point), or why there is none."""
+def fresh_for(headers: Mapping[str, str]) -> float | None:
+    """How long an answer stays fresh: its `Expires` less its `Date` (the server's own
+    clock on both ends, so a clock here that runs fast or slow does not matter), or less
+    the local time without a `Date`; None without a usable `Expires`."""
+    expires = http_time(headers.get("expires"))
+    if expires is None:
+        return None
+    sent = http_time(headers.get("date"))
+    seconds = expires - (sent if sent is not None else time.time())
+    return min(seconds, LONGEST_FRESHNESS_SECONDS) if seconds > 0 else None
+
+
+def _period(data: dict[str, Any], block: str) -> tuple[str | None, float | None, float | None]:
+    period = data.get(block)
+    if not isinstance(period, dict):
+        return None, None, None
+    return (
+        text(period, "summary", "symbol_code"),
+        number(period, "details", "precipitation_amount"),
+        number(period, "details", "probability_of_precipitation"),
+    )
+
+
+def compact(document: Any, now: float | None = None) -> list[Step] | str:
+    """The answer's time series as Steps, those around `now` that a reading can need (all,
+    without `now`), or why there is none."""
     properties = document.get("properties") if isinstance(document, dict) else None
     series = properties.get("timeseries") if isinstance(properties, dict) else None
     if not isinstance(series, list):
         return "answer has no properties.timeseries"
     kept = []
-    for step in series[:MAX_STEPS]:
-        at = steps.moment(text(step, "time"))
-        data = step.get("data") if isinstance(step, dict) else None
+    for entry in series[:MAX_STEPS]:
+        at = steps.moment(text(entry, "time"))
+        data = entry.get("data") if isinstance(entry, dict) else None
         if at is None or not isinstance(data, dict):
             continue
-        entry: dict[str, Any] = {"time": at}
-        details = (
-            data.get("instant", {}).get("details")
-            if isinstance(data.get("instant"), dict)
-            else None
+        if now is not None and not now - KEEP_BEFORE_SECONDS <= at <= now + KEEP_AFTER_SECONDS:
+            continue
+        instant = data.get("instant")
+        details = instant.get("details") if isinstance(instant, dict) else None
+        values = {field: number(details, name) for field, name in _INSTANT}
+        hour, six = _period(data, "next_1_hours"), _period(data, "next_6_hours")
+        twelve = _period(data, "next_12_hours")
+        kept.append(
+            Step(
+                at,
+                **values,
+                hour_symbol=hour[0],
+                hour_precipitation=hour[1],
+                hour_probability=hour[2],
+                six_symbol=six[0],
+                six_precipitation=six[1],
+                six_probability=six[2],
+                twelve_symbol=twelve[0],
+                has_hour=isinstance(data.get("next_1_hours"), dict),
+                has_six=isinstance(data.get("next_6_hours"), dict),
+            )
         )
-        for field, name in _INSTANT.items():
-            entry[field] = number(details, name)
-        for window, block in _PERIODS:
-            period = data.get(block)
-            if not isinstance(period, dict):
-                continue
-            entry[window] = {
-                "symbol": text(period, "summary", "symbol_code"),
-                "precipitation": number(period, "details", "precipitation_amount"),
-                "probability": number(period, "details", "probability_of_precipitation"),
-            }
-        kept.append(entry)
     if not kept:
         return "answer's timeseries has no steps"
-    if all(entry["temperature"] is None for entry in kept):
+    if all(step.temperature is None for step in kept):
         return "answer's steps have no instant air_temperature"
     return kept
 
 
-def _readable(headers: Mapping[str, str], body: bytes) -> list[dict[str, Any]] | dict[str, str]:
-    """An answer's body as its compact time series, or `{UNUSABLE: why}`."""
-    content_type = headers.get("content-type", "application/json")
-    if "json" not in content_type.lower():
-        return {UNUSABLE: f"answer is {content_type[:60]}, not JSON"}
-    document = decode_json(body)
-    if isinstance(document, Failure):
-        return {UNUSABLE: document.detail}
-    series = compact(document)
-    return {UNUSABLE: series} if isinstance(series, str) else series
+def _own_period(series: list[Step], index: int) -> tuple[str, float | None, float | None] | None:
+    """The window, precipitation and chance of the period a step covers, found by its
+    length: the next hour's for an hourly step, the next six hours' for a six-hourly one;
+    None where they do not match."""
+    step = series[index]
+    following = series[index + 1].time if index + 1 < len(series) else None
+    length = _SIX_HOURS if following is None else following - step.time
+    if length == _HOUR and step.has_hour:
+        return "1h", step.hour_precipitation, step.hour_probability
+    if length == _SIX_HOURS and step.has_six:
+        return "6h", step.six_precipitation, step.six_probability
+    return None
 
 
-def _own_period(series: list[dict[str, Any]], index: int) -> tuple[str, dict[str, Any]] | None:
-    """The figures of the period a step covers, found by its length: the next hour's for an
-    hourly step, the next six hours' for a six-hourly one; None where they do not match."""
-    entry = series[index]
-    start = entry.get("time")
-    following = series[index + 1].get("time") if index + 1 < len(series) else None
-    length = _SIX_HOURS if following is None or start is None else following - start
-    window = {_HOUR: "1h", _SIX_HOURS: "6h"}.get(length)
-    if window is None or not isinstance(entry.get(window), dict):
-        return None
-    return window, entry[window]
-
-
-def _conditions(entry: dict[str, Any]) -> tuple[Condition, ...]:
-    for window in ("1h", "6h", "12h"):
-        period = entry.get(window)
-        code = period.get("symbol") if isinstance(period, dict) else None
-        if isinstance(code, str):
+def _conditions(step: Step) -> tuple[Condition, ...]:
+    for code in (step.hour_symbol, step.six_symbol, step.twelve_symbol):
+        if code:
             found = met_symbols.condition(code)
             return (found,) if found else ()
     return ()
 
 
+def current_index(series: list[Step], now: float) -> int:
+    """The step that contains now: the latest one not after it (the first if all lie ahead)."""
+    earlier = [index for index, step in enumerate(series) if step.time <= now]
+    return earlier[-1] if earlier else 0
+
+
 def reading_at(
-    series: list[dict[str, Any]],
+    series: list[Step],
     now: float,
     horizons: tuple[Horizon, ...],
     latitude: float,
@@ -176,67 +232,83 @@ def reading_at(
     place: Place | None,
 ) -> Reading | str:
     """The reading a kept time series gives at `now`, or why it gives none."""
-    times = [entry.get("time") for entry in series]
+    times: list[float | None] = [step.time for step in series]
     if not steps.ascending(times):
         return "answer's timeseries is not in time order"
-    current = steps.step_index(times, now, _SIX_HOURS)
-    if current is None:
-        earlier = [i for i, at in enumerate(times) if at is not None and at <= now]
-        current = earlier[-1] if earlier else 0
-    entry = series[current]
-    temperature = entry.get("temperature")
-    if temperature is None:
+    step = series[current_index(series, now)]
+    if step.temperature is None:
         return "the current step has no air_temperature"
-    humidity = units.fraction(entry.get("humidity"))
-    dew_point = entry.get("dew_point")
+    humidity = units.fraction(step.humidity)
+    dew_point = step.dew_point
     if dew_point is None and humidity is not None:
-        dew_point = dew_point_celsius(temperature, humidity)
-    next_hour = entry.get("1h")
-    hour: dict[str, Any] = next_hour if isinstance(next_hour, dict) else {}
+        dew_point = dew_point_celsius(step.temperature, humidity)
     found: list[ForecastStep] = []
     for horizon in horizons:
         index = steps.step_index(times, now + horizon.seconds, _SIX_HOURS)
         if index is not None:
-            found.append(_step(series, index, horizon.label))
+            found.append(_forecast_step(series, index, horizon.label))
     return Reading(
         provider=MetNorway.name,
-        temperature_celsius=temperature,
+        temperature_celsius=step.temperature,
         dew_point_celsius=dew_point,
         relative_humidity_ratio=humidity,
-        pressure_pascals=units.pascals(entry.get("pressure")),
-        wind_speed_meters_per_second=units.amount(entry.get("wind_speed")),
-        wind_gust_meters_per_second=units.amount(entry.get("wind_gust")),
-        wind_direction_degrees=entry.get("wind_direction"),
-        cloud_cover_ratio=units.fraction(entry.get("cloud_cover")),
-        conditions=_conditions(entry),
-        observation_timestamp_seconds=entry.get("time"),
+        pressure_pascals=units.pascals(step.pressure),
+        wind_speed_meters_per_second=units.amount(step.wind_speed),
+        wind_gust_meters_per_second=units.amount(step.wind_gust),
+        wind_direction_degrees=step.wind_direction,
+        cloud_cover_ratio=units.fraction(step.cloud_cover),
+        conditions=_conditions(step),
+        observation_timestamp_seconds=step.time,
         location_name=place.name if place else "",
         location_country=place.country if place else "",
         latitude_degrees=latitude,
         longitude_degrees=longitude,
-        uv_index_clear_sky=units.amount(entry.get("uv_clear_sky")),
-        precipitation_probability_ratio=units.fraction(hour.get("probability")),
+        uv_index_clear_sky=units.amount(step.uv_clear_sky),
+        precipitation_probability_ratio=units.fraction(step.hour_probability),
         forecast=tuple(found),
         observes_precipitation=False,
     )
 
 
-def _step(series: list[dict[str, Any]], index: int, label: str) -> ForecastStep:
-    entry = series[index]
+def _forecast_step(series: list[Step], index: int, label: str) -> ForecastStep:
+    step = series[index]
     period = _own_period(series, index)
-    window, figures = period if period else ("", {})
+    window, precipitation, probability = period if period else ("", None, None)
     return ForecastStep(
         horizon=label,
-        temperature_celsius=entry.get("temperature"),
-        relative_humidity_ratio=units.fraction(entry.get("humidity")),
-        precipitation_probability_ratio=units.fraction(figures.get("probability")),
-        precipitation_meters=units.metres(figures.get("precipitation")) if window else None,
+        temperature_celsius=step.temperature,
+        relative_humidity_ratio=units.fraction(step.humidity),
+        precipitation_probability_ratio=units.fraction(probability),
+        precipitation_meters=units.metres(precipitation) if window else None,
         window=window,
-        wind_speed_meters_per_second=units.amount(entry.get("wind_speed")),
-        wind_gust_meters_per_second=units.amount(entry.get("wind_gust")),
-        cloud_cover_ratio=units.fraction(entry.get("cloud_cover")),
-        conditions=_conditions(entry),
+        wind_speed_meters_per_second=units.amount(step.wind_speed),
+        wind_gust_meters_per_second=units.amount(step.wind_gust),
+        cloud_cover_ratio=units.fraction(step.cloud_cover),
+        conditions=_conditions(step),
     )
+
+
+def _readable(headers: Mapping[str, str], body: bytes, now: float) -> list[Step] | str:
+    """An answer's body as its Steps, or why it gives none."""
+    content_type = headers.get("content-type", "application/json")
+    if "json" not in content_type.lower():
+        return f"answer is {content_type[:60]}, not JSON"
+    document = decode_json(body)
+    if isinstance(document, Failure):
+        return document.detail
+    return compact(document, now)
+
+
+def _kept_series(kept: Validated) -> list[Step] | str:
+    """A kept answer's Steps (plain lists once it went through Redis), or why it has none."""
+    if isinstance(kept.document, str):
+        return kept.document
+    if not isinstance(kept.document, list):
+        return "kept answer has no time series"
+    try:
+        return [entry if isinstance(entry, Step) else Step(*entry) for entry in kept.document]
+    except TypeError:
+        return "kept answer has no time series"
 
 
 class MetNorway:
@@ -247,8 +319,6 @@ class MetNorway:
     _warned_deprecated: ClassVar[bool] = False
 
     def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
-        from multitarget_exporter.cache import MemoryValidators
-
         self._base_url = module.base_url
         self._url = f"{module.base_url}/weatherapi/locationforecast/2.0/complete"
         self._upstream = upstream.Upstream(self.name)
@@ -284,7 +354,7 @@ class MetNorway:
         kept = self._validators.get(self._key(latitude, longitude))
         if kept is None or time.time() >= kept.expires_at:
             return None
-        result = self._result(kept, kept.status_code, latitude, longitude, place, None)
+        result = self._result(kept, kept.status_code, latitude, longitude, place)
         return replace(result, cache_hit=True)
 
     def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
@@ -294,64 +364,103 @@ class MetNorway:
         latitude, longitude, place = point
         latitude, longitude = rounded(latitude), rounded(longitude)
         key = self._key(latitude, longitude)
-        kept = self._validators.get(key)
-        now = time.time()
-        if kept is not None and now < kept.expires_at:
-            log.debug("answer kept for this point until its Expires", expires_at=kept.expires_at)
-            return replace(
-                self._result(kept, kept.status_code, latitude, longitude, place, log),
-                cache_hit=True,
-            )
+        shared, _ = _POINT_FLIGHTS.get().run(
+            key, lambda: self._point(key, latitude, longitude, deadline, log), deadline
+        )
+        if shared is None:
+            failure = Failure(FailureReason.TIMEOUT, "deadline passed waiting for this point")
+            return ProbeResult(None, failure)
+        kept, status_code, failed = shared
+        if failed is not None or kept is None:
+            return failed or invalid("no answer kept for this point", status_code)
+        result = self._result(kept, status_code, latitude, longitude, place)
+        return replace(result, cache_hit=status_code == 0)
+
+    def _point(
+        self, key: str, latitude: float, longitude: float, deadline: Deadline, log: ProbeLog
+    ) -> tuple[Validated | None, int, ProbeResult | None]:
+        """The point's answer: kept and fresh (status 0: no call), or asked for, with a claim
+        across processes so that only one asks; or the failed ProbeResult."""
+        claimed = False
+        while True:
+            kept = self._validators.get(key)
+            if kept is not None and time.time() < kept.expires_at:
+                log.debug("answer kept for this point", expires_at=kept.expires_at)
+                return kept, 0, None
+            if claimed or self._validators.claim(key, max(deadline.remaining(), 1.0)):
+                break
+            if deadline.remaining() <= _POLL_SECONDS:
+                failure = Failure(FailureReason.TIMEOUT, "another process is asking for this point")
+                return None, 0, ProbeResult(None, failure)
+            time.sleep(_POLL_SECONDS)  # another process is asking: its answer is coming
+        try:
+            return self._ask(key, kept, latitude, longitude, deadline, log)
+        finally:
+            self._validators.release(key)
+
+    def _ask(
+        self,
+        key: str,
+        kept: Validated | None,
+        latitude: float,
+        longitude: float,
+        deadline: Deadline,
+        log: ProbeLog,
+    ) -> tuple[Validated | None, int, ProbeResult | None]:
         headers = dict(self._headers)
-        if kept is not None and kept.last_modified and isinstance(kept.document, list):
-            # Revalidated only when usable: a 304 would keep a useless answer useless.
+        revalidating = bool(kept and kept.last_modified and not isinstance(kept.document, str))
+        if kept is not None and revalidating:
+            # Only a usable answer is revalidated: a 304 would keep a useless one useless.
             headers["If-Modified-Since"] = kept.last_modified
-        params = {
-            "lat": f"{latitude:.{DECIMALS}f}".rstrip("0").rstrip("."),
-            "lon": f"{longitude:.{DECIMALS}f}".rstrip("0").rstrip("."),
-        }
+        params = {"lat": repr(latitude), "lon": repr(longitude)}  # rounded: 4 decimals at most
         exchange = self._upstream.get("locationforecast", self._url, params, deadline, log, headers)
         if exchange.failure is not None:
-            return ProbeResult(None, exchange.failure, exchange.status_code)
-        expires = http_time(exchange.headers.get("expires"))
+            return (
+                None,
+                exchange.status_code,
+                ProbeResult(None, exchange.failure, exchange.status_code),
+            )
+        now = time.time()
+        # Fresh until the later of the answer's Expires and the module's cache_ttl.
+        fresh_until = now + max(fresh_for(exchange.headers) or 0.0, self._cache_ttl)
         last_modified = exchange.headers.get("last-modified", "")
         if http_time(last_modified) is None:
             last_modified = ""  # not a date: never sent back
-        fresh_until = expires if expires is not None and expires > now else now + self._cache_ttl
-        if exchange.status_code == 304 and kept is not None:
+        if exchange.status_code == 304:
+            if kept is None or not revalidating:
+                return (
+                    None,
+                    304,
+                    invalid("304 Not Modified to a request that asked for a body", 304),
+                )
             renewed = Validated(
                 fresh_until, last_modified or kept.last_modified, kept.status_code, kept.document
             )
             self._keep(key, renewed)
             log.debug("not modified: the kept answer renewed", expires_at=fresh_until)
-            return self._result(renewed, 304, latitude, longitude, place, log)
+            return renewed, 304, None
         if exchange.status_code == 403:
             detail = "HTTP 403: MET Norway refuses unidentified or blocked clients (check contact)"
-            return ProbeResult(None, Failure(FailureReason.UNAUTHORIZED, detail), 403)
+            return None, 403, ProbeResult(None, Failure(FailureReason.UNAUTHORIZED, detail), 403)
         failed = status_failure(exchange.status_code, exchange.body, ())
         if failed is not None:
-            return failed
-        if exchange.status_code == 304:
-            return invalid("304 Not Modified for an answer not kept here", 304)
+            return None, exchange.status_code, failed
         if exchange.status_code == 203 and not MetNorway._warned_deprecated:
             MetNorway._warned_deprecated = True
             log_operator.warning(
                 "MET Norway answers 203: this product is deprecated and will go away",
                 extra={"fields": {"url": self._url}},
             )
-        # Every answer is kept until its Expires, a useless one too (as why it is useless):
-        # the terms ask for no new request before then, whatever came.
-        fresh = Validated(
-            fresh_until,
-            last_modified,
-            exchange.status_code,
-            _readable(exchange.headers, exchange.body),
-        )
+        # Every answer is kept until it is stale, a useless one too (as why it is
+        # useless): the terms ask for no new request before then, whatever came.
+        readable = _readable(exchange.headers, exchange.body, now)
+        fresh = Validated(fresh_until, last_modified, exchange.status_code, readable)
         self._keep(key, fresh)
-        return self._result(fresh, exchange.status_code, latitude, longitude, place, log)
+        return fresh, exchange.status_code, None
 
     def _keep(self, key: str, kept: Validated) -> None:
-        keep = max(kept.expires_at - time.time(), 0.0) + KEEP_AFTER_EXPIRY_SECONDS
+        """Keep an answer until it is stale, and one more cache_ttl so a 304 can renew it."""
+        keep = max(kept.expires_at - time.time(), 0.0) + self._cache_ttl
         self._validators.put(key, kept, keep)
 
     def _result(
@@ -361,12 +470,16 @@ class MetNorway:
         latitude: float,
         longitude: float,
         place: Place | None,
-        log: ProbeLog | None,
     ) -> ProbeResult:
-        if not isinstance(kept.document, list):
-            why = kept.document.get(UNUSABLE) if isinstance(kept.document, dict) else None
-            return invalid(str(why or "kept answer has no time series"), status_code)
-        reading = reading_at(kept.document, time.time(), self._horizons, latitude, longitude, place)
+        series = _kept_series(kept)
+        if isinstance(series, str):
+            return invalid(series, status_code)
+        now = time.time()
+        reading = reading_at(series, now, self._horizons, latitude, longitude, place)
         if isinstance(reading, str):
             return invalid(reading, status_code)
-        return ProbeResult(reading, None, status_code, expires_at=kept.expires_at)
+        # The reading holds until the next step starts (then another is current), at most
+        # as long as the answer.
+        later = [step.time for step in series if step.time > now]
+        until = min([kept.expires_at, *later[:1]])
+        return ProbeResult(reading, None, status_code, expires_at=until)
