@@ -151,7 +151,8 @@ def test_example_configurations_load(monkeypatch):
     monkeypatch.setenv("OWM_API_KEY", "example-key")
     examples = Path(__file__).parent.parent / "examples"
     real = load_config(str(examples / "multitarget_exporter.yml"))
-    assert set(real.modules) == {"default", "german", "air", "open_meteo"}
+    assert set(real.modules) == {"default", "german", "air", "open_meteo", "yr"}
+    assert real.modules["yr"].provider == "met_norway" and real.modules["yr"].contact
     assert real.modules["german"].language == "de"
     assert real.modules["air"].air_quality is True
     assert real.modules["open_meteo"].base_url == "https://api.open-meteo.com"

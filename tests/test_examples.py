@@ -68,7 +68,13 @@ def test_the_compose_prometheus_config_differs_only_in_the_address():
 def test_the_probe_jobs_follow_the_multi_target_recipe():
     config = load_yaml("prometheus.yml")
     jobs = probe_jobs(config)
-    assert {job["params"]["module"][0] for job in jobs} == {"default", "air", "open_meteo"}
+    modules = {job["params"]["module"][0]: job["job_name"] for job in jobs}
+    assert modules == {
+        "default": "weather",
+        "air": "weather_air",
+        "open_meteo": "weather_open_meteo",
+        "yr": "weather_yr",
+    }
     for job in jobs:
         steps = [(r.get("source_labels"), r["target_label"]) for r in job["relabel_configs"]]
         assert steps[0] == (["__address__"], "__param_target")
@@ -126,8 +132,32 @@ def test_the_commented_options_of_the_real_configuration_are_valid(monkeypatch):
     assert [h.label for h in meteo.forecast] == ["1h", "3h", "6h", "12h", "24h"]
     assert meteo.air_quality and meteo.air_quality_url == "https://air-quality-api.open-meteo.com"
     # As shipped, they are comments: the real configuration asks for no more than before.
+    # MET Norway's forecast comes in the one call it makes anyway, so it is on.
     plain = load_config(str(EXAMPLES / "multitarget_exporter.yml"))
-    assert not any(m.forecast for m in plain.modules.values())
+    assert [name for name, m in plain.modules.items() if m.forecast] == ["yr"]
+
+
+def test_the_met_norway_module_says_who_calls(monkeypatch):
+    monkeypatch.setenv("OWM_API_KEY", "example-key")
+    for name in ("multitarget_exporter.yml", "fake_upstream.yml"):
+        yr = load_config(str(EXAMPLES / name)).modules["yr"]
+        assert yr.provider == "met_norway" and yr.contact == "ops@example.com", name
+        assert [h.label for h in yr.forecast] == ["1h", "3h", "6h", "12h", "24h"], name
+    assert (
+        load_config(str(EXAMPLES / "multitarget_exporter.yml")).modules["yr"].cache_ttl_seconds
+        == 1800
+    )
+
+
+def test_the_fallback_example_chains_a_stale_reading_and_met_norway(monkeypatch):
+    monkeypatch.setenv("OWM_API_KEY", "example-key")
+    config = load_config(str(EXAMPLES / "fallback.yml"))
+    assert set(config.modules) == {"default", "yr"}
+    default, yr = config.modules["default"], config.modules["yr"]
+    assert default.provider == "openweathermap"
+    assert (default.stale_if_error_seconds, default.fallback) == (7200, "yr")
+    # The fallback needs no key, so it answers when the OpenWeatherMap key is rejected.
+    assert yr.provider == "met_norway" and not yr.api_key and not yr.fallback
 
 
 def test_rules_pass_promtool_and_their_unit_tests():
@@ -150,8 +180,12 @@ def test_the_rule_unit_tests_can_fail(tmp_path):
     assert run("promtool", "test", "rules", "weather.rules.test.yml", cwd=tmp_path).returncode != 0
 
 
-# A changed threshold, window, horizon or hold in a weather alert fails its unit tests:
-# (alert, field, text in it, what it becomes).
+# A changed threshold, window, horizon, filter, grouping or hold in a weather alert fails its
+# unit tests: (alert, field, text in it, what it becomes).
+KEY_BEHIND = "WeatherApiKeyRejectedBehindStaleOrFallback"
+STALE = "multitarget_exporter_stale_answers_total"
+FALLBACKS = "multitarget_exporter_fallbacks_total"
+REJECTED = '{}{{reason="unauthorized"}}'
 RULE_MUTATIONS = [
     ("WeatherFrostExpected", "expr", ") < 0", ") <= 0"),
     ("WeatherFrostExpected", "expr", 'horizon=~"', 'horizon=~".+|'),
@@ -179,6 +213,25 @@ RULE_MUTATIONS = [
     ("WeatherAirQualityUnhealthy", "expr", "> 80", ">= 80"),
     ("WeatherAirQualityUnhealthy", "expr", '"index", "European"', '"index", "US"'),
     ("WeatherAirQualityUnhealthy", "for", "30m", "29m"),
+    ("WeatherProbeAnsweringStale", "expr", "== 1", "== 0"),
+    ("WeatherProbeAnsweringStale", "expr", 'job=~"weather.*"', 'job=~".+"'),
+    ("WeatherProbeAnsweringStale", "for", "30m", "29m"),
+    ("WeatherProbeAnsweringStale", "for", "30m", "31m"),
+    ("WeatherStaleAnswers", "expr", "[15m]", "[20m]"),
+    ("WeatherStaleAnswers", "expr", 'reason!="unauthorized"', 'reason=~".+"'),
+    ("WeatherStaleAnswers", "expr", "by (module, reason)", "by (module)"),
+    ("WeatherStaleAnswers", "for", "15m", "14m"),
+    ("WeatherFallbackAnswers", "expr", "[15m]", "[20m]"),
+    ("WeatherFallbackAnswers", "expr", 'reason!="unauthorized"', 'reason=~".+"'),
+    ("WeatherFallbackAnswers", "expr", "by (module, reason)", "by (instance, module, reason)"),
+    ("WeatherFallbackAnswers", "for", "15m", "14m"),
+    (KEY_BEHIND, "expr", REJECTED.format(STALE), STALE),
+    (KEY_BEHIND, "expr", REJECTED.format(FALLBACKS), FALLBACKS),
+    (KEY_BEHIND, "expr", REJECTED.format(STALE) + "[5m]", REJECTED.format(STALE) + "[10m]"),
+    (KEY_BEHIND, "expr", REJECTED.format(FALLBACKS) + "[5m]", REJECTED.format(FALLBACKS) + "[10m]"),
+    (KEY_BEHIND, "expr", "> 0\nor", "\nor"),
+    (KEY_BEHIND, "for", "5m", "4m"),
+    (KEY_BEHIND, "for", "5m", "6m"),
 ]
 
 
@@ -265,6 +318,10 @@ def test_the_dashboard_is_templated_on_module_and_instance():
         "air quality",
         "air pollutants",
         "pollen",
+        "stale and fallback answers",
+        "who answered",
+        "stale answers by reason",
+        "fallbacks by reason",
     ):
         assert needed in titles, needed
 

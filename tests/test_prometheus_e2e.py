@@ -23,6 +23,7 @@ import requests
 import yaml
 
 import fake_upstream as fake
+from fake_upstream import met_norway
 from fake_upstream.places import KELVIN, World
 from multitarget_exporter.validate import parse_duration
 from tests.conftest import free_port
@@ -138,19 +139,32 @@ def example_places(job_name: str) -> set[str]:
 def test_every_scrape_is_up(prometheus):
     targets = prometheus.api("targets", state="active")["activeTargets"]
     jobs = {t["labels"]["job"] for t in targets}
-    assert jobs == {"weather", "weather_air", "weather_open_meteo", "multitarget_exporter"}
+    assert jobs == {
+        "weather",
+        "weather_air",
+        "weather_open_meteo",
+        "weather_yr",
+        "multitarget_exporter",
+    }
     down = [(t["labels"], t["lastError"]) for t in targets if t["health"] != "up"]
     assert not down
     assert all(float(s["value"][1]) == 1 for s in prometheus.query("up"))
 
 
-@pytest.mark.parametrize("job", ["weather", "weather_air", "weather_open_meteo"])
+JOB_MODULES = {
+    "weather": "default",
+    "weather_air": "air",
+    "weather_open_meteo": "open_meteo",
+    "weather_yr": "yr",
+}
+
+
+@pytest.mark.parametrize("job", list(JOB_MODULES))
 def test_one_series_per_place_with_the_place_as_instance(prometheus, job):
     expected = example_places(job) | ({UNKNOWN} if job == "weather" else set())
     series = prometheus.query(f'probe_success{{job="{job}"}}')
     assert sorted(s["metric"]["instance"] for s in series) == sorted(expected)
-    module = {"weather": "default", "weather_air": "air", "weather_open_meteo": "open_meteo"}[job]
-    assert {s["metric"]["module"] for s in series} == {module}
+    assert {s["metric"]["module"] for s in series} == {JOB_MODULES[job]}
     for sample in series:
         success = float(sample["value"][1])
         assert success == (0 if sample["metric"]["instance"] == UNKNOWN else 1), sample
@@ -227,7 +241,7 @@ def expand(expr: str, module: str) -> str:
 def test_the_dashboard_variables_have_values(prometheus):
     variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
     modules = _label_values(prometheus, variables["module"]["definition"], "default")
-    assert set(modules) == {"default", "air", "open_meteo"}
+    assert set(modules) == set(JOB_MODULES.values())
     places = _label_values(prometheus, variables["instance"]["definition"], "open_meteo")
     assert set(places) == example_places("weather_open_meteo")
 
@@ -238,16 +252,26 @@ def _label_values(prometheus: Prometheus, definition: str, module: str) -> list[
     return prometheus.api(f"label/{match[2]}/values", **{"match[]": match[1]})
 
 
-# What a panel needs of the module it shows, by title; every other panel needs only
-# places that answer. A panel has data for each module that offers what it needs, and
-# none for a module that does not (`module_offers` reads examples/fake_upstream.yml).
-PANEL_NEEDS = {
+# What a panel needs of the module it shows, by title, or by title and query (`refId`)
+# where its queries need different things; every other query needs only places that
+# answer. A need is a module option, a provider, or something this test has; of several
+# providers named, any one will do. A query has data for each module that offers what it
+# needs, and none for a module that does not (`module_offers` reads
+# examples/fake_upstream.yml). So a `met_norway` module (`yr`) fills every panel but
+# feels-like, the last hour's rain and snow, today and tomorrow, current UV (its UV is
+# for a clear sky), air quality, pollen and failures.
+PANEL_NEEDS: dict[str, set[str] | dict[str, set[str]]] = {
+    # Feels-like: OpenWeatherMap's and Open-Meteo's; MET Norway gives none.
+    "Temperature": {"B": {"openweathermap", "open_meteo"}},
+    # Observed: MET Norway forecasts, and its next hour is a forecast metric.
+    "Precipitation in the last hour": {"openweathermap", "open_meteo"},
     "Forecast temperature": {"forecast"},
     "Forecast chance of precipitation": {"forecast"},
-    # Daily figures: Open-Meteo only (OpenWeatherMap's free plan has none).
+    # Daily figures: Open-Meteo only (neither OpenWeatherMap's free plan nor MET Norway).
     "Today and tomorrow": {"forecast", "open_meteo"},
-    # Current UV: Open-Meteo's current data has it, OpenWeatherMap's free one does not.
-    "UV index": {"open_meteo"},
+    # UV now: Open-Meteo's current data has it, OpenWeatherMap's free one does not; for a
+    # clear sky, Open-Meteo and MET Norway.
+    "UV index": {"A": {"open_meteo"}, "B": {"open_meteo", "met_norway"}},
     "Air quality, European index": {"air_quality", "open_meteo"},
     "Air quality, US index": {"air_quality", "open_meteo"},
     "Air quality, OpenWeatherMap (1 to 5)": {"air_quality", "openweathermap"},
@@ -257,9 +281,31 @@ PANEL_NEEDS = {
     "Pollen": {"air_quality", "open_meteo"},
     # The place nobody knows is added to the job of module `default`.
     "Failures by reason": {"a failing place"},
+    "Stale and fallback answers": {"A": {"stale_if_error"}, "B": {"fallback"}},
+    "Stale answers by reason": {"stale_if_error", "a failed refresh"},
+    "Fallbacks by reason": {"fallback", "a failed refresh"},
 }
-# Metric families that need a module option: a panel reading one must be in PANEL_NEEDS.
-OPTIONAL_FAMILIES = ("weather_forecast_", "weather_uv_", "weather_air_", "weather_pollen_")
+PROVIDERS = {"openweathermap", "open_meteo", "met_norway"}
+OPTIONS = ("forecast", "air_quality", "stale_if_error", "fallback")
+# Needs no example module meets here: no module of examples/fake_upstream.yml sets
+# stale_if_error or fallback, and the fake answers every refresh. Their queries are run
+# all the same, and must be accepted and come back empty.
+UNMET_HERE = {"stale_if_error", "fallback", "a failed refresh"}
+# Metric families only some modules give: a query reading one must have needs.
+OPTIONAL_FAMILIES = (
+    "weather_forecast_",
+    "weather_uv_",
+    "weather_air_",
+    "weather_pollen_",
+    "weather_apparent_",
+    "weather_rain_",
+    "weather_snow_",
+    "probe_failure_info",
+    "probe_stale",
+    "probe_fallback",
+    "multitarget_exporter_stale_answers",
+    "multitarget_exporter_fallbacks",
+)
 
 
 def example_modules() -> dict[str, dict]:
@@ -269,30 +315,52 @@ def example_modules() -> dict[str, dict]:
 def module_offers(module: str) -> set[str]:
     settings = example_modules()[module]
     offers = {settings["provider"]}
-    offers |= {option for option in ("forecast", "air_quality") if settings.get(option)}
+    offers |= {option for option in OPTIONS if settings.get(option)}
     if module == "default":
         offers.add("a failing place")
     return offers
 
 
+def query_needs(panel: dict, target: dict) -> set[str]:
+    needs = PANEL_NEEDS.get(panel["title"], set())
+    return needs.get(target["refId"], set()) if isinstance(needs, dict) else needs
+
+
+def unmet(needs: set[str], offers: set[str]) -> set[str]:
+    """What a module offering `offers` lacks: any option, or all the providers named."""
+    missing = needs - PROVIDERS - offers
+    if needs & PROVIDERS and not needs & PROVIDERS & offers:
+        missing |= needs & PROVIDERS
+    return missing
+
+
 def test_the_panel_needs_name_real_panels():
-    panels = [p for p in dashboard()["panels"] if p["type"] != "row"]
-    assert set(PANEL_NEEDS) <= {p["title"] for p in panels}
-    for panel in panels:
-        exprs = " ".join(target["expr"] for target in panel["targets"])
-        if any(family in exprs for family in OPTIONAL_FAMILIES):
-            assert panel["title"] in PANEL_NEEDS, panel["title"]
-    # Each need is met by some example module, so that every panel is seen with data.
-    offered = set().union(*(module_offers(m) for m in example_modules()))
-    assert set().union(*PANEL_NEEDS.values()) <= offered
+    panels = {p["title"]: p for p in dashboard()["panels"] if p["type"] != "row"}
+    assert set(PANEL_NEEDS) <= set(panels)
+    for title, needs in PANEL_NEEDS.items():
+        if isinstance(needs, dict):
+            assert set(needs) <= {t["refId"] for t in panels[title]["targets"]}, title
+    for panel in panels.values():
+        for target in panel["targets"]:
+            if any(family in target["expr"] for family in OPTIONAL_FAMILIES):
+                assert query_needs(panel, target), (panel["title"], target["refId"])
+    # Some example module meets the needs of every query but those unmet here, so that
+    # each is seen with data.
+    offers = [module_offers(module) for module in example_modules()]
+    assert not UNMET_HERE & set().union(*offers)
+    for panel in panels.values():
+        for target in panel["targets"]:
+            needs = query_needs(panel, target)
+            if not needs & UNMET_HERE:
+                assert any(not unmet(needs, offered) for offered in offers), panel["title"]
 
 
-@pytest.mark.parametrize("module", ["default", "air", "open_meteo"])
+@pytest.mark.parametrize("module", list(JOB_MODULES.values()))
 def test_every_dashboard_query_is_accepted_and_has_data(prometheus, module):
     offers = module_offers(module)
     for panel in dashboard()["panels"]:
-        missing = PANEL_NEEDS.get(panel["title"], set()) - offers
         for target in panel.get("targets", []):
+            missing = unmet(query_needs(panel, target), offers)
             expr = expand(target["expr"], module)
             result = prometheus.query(expr)  # a query Prometheus refuses fails here
             if missing:
@@ -358,3 +426,68 @@ def test_openweathermap_gives_its_3h_steps_and_no_days(prometheus):
     assert not prometheus.query(f"weather_forecast_temperature_max_celsius{{{job}}}")
     # The air module asks for no forecast, and gets none.
     assert not prometheus.query('{job="weather_air", __name__=~"weather_forecast_.+"}')
+
+
+def test_met_norway_gives_hourly_steps_and_neither_observations_nor_days(prometheus):
+    """MET Norway forecasts: hourly steps for about 2.5 days (then 6-hourly, beyond these
+    horizons), and nothing that only an observation or a daily summary gives."""
+    horizons = set(_horizons("yr"))
+    assert horizons
+    places = example_places("weather_yr")
+    job = 'job="weather_yr"'
+    by_place = _label_sets(prometheus, f"weather_forecast_temperature_celsius{{{job}}}", "horizon")
+    assert by_place == {place: horizons for place in places}
+    windows = _label_sets(
+        prometheus, f"weather_forecast_precipitation_meters{{{job}}}", "horizon", "window"
+    )
+    assert windows == {place: {(h, "1h") for h in horizons} for place in places}
+    providers = _label_sets(prometheus, f"weather_location_info{{{job}}}", "provider")
+    assert providers == {place: {"met_norway"} for place in places}
+    for family in (
+        "weather_uv_index_clear_sky",
+        "weather_precipitation_probability_ratio",
+        "weather_dew_point_celsius",
+        "weather_wind_gust_meters_per_second",
+        "weather_pressure_pascals",
+    ):
+        assert set(_label_sets(prometheus, f"{family}{{{job}}}", "job")) == places, family
+    for family in (
+        "weather_rain_meters",
+        "weather_snow_meters",
+        "weather_apparent_temperature_celsius",
+        "weather_visibility_meters",
+        "weather_ground_pressure_pascals",
+        "weather_uv_index",
+    ):
+        assert not prometheus.query(f"{family}{{{job}}}"), family
+    assert not prometheus.query(f'{{{job}, day!=""}}')
+
+
+@pytest.mark.parametrize("place", ["Tromsø,NO", "59.9139,10.7522"])
+def test_met_norway_values_are_the_step_of_now(prometheus, place):
+    """The current reading is the forecast step that contains now: the values of the step
+    at `weather_observation_timestamp_seconds`, for the point the target names."""
+    names = (
+        "weather_temperature_celsius",
+        "weather_observation_timestamp_seconds",
+        "weather_location_latitude_degrees",
+        "weather_location_longitude_degrees",
+    )
+    # One query, so that every value comes from the same scrape.
+    selector = f'job="weather_yr", instance="{place}", __name__=~"{"|".join(names)}"'
+    found = {
+        s["metric"]["__name__"]: float(s["value"][1]) for s in prometheus.query(f"{{{selector}}}")
+    }
+    assert set(found) == set(names)
+    world = World.load()
+    known = world.by_query(place)
+    if known is not None:  # a place name: the fake's geocoder gives its coordinates
+        assert (found[names[2]], found[names[3]]) == (known.data["lat"], known.data["lon"])
+    step = found["weather_observation_timestamp_seconds"]
+    latitude, longitude = found[names[2]], found[names[3]]
+    # The fake's answer asked at that step's time: the step is its first.
+    answer = met_norway.forecast(latitude, longitude, None, world, True, step, now=step)
+    first = answer["properties"]["timeseries"][0]
+    assert first["time"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(step))
+    temperature = first["data"]["instant"]["details"]["air_temperature"]
+    assert found["weather_temperature_celsius"] == temperature
