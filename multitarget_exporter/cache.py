@@ -27,6 +27,8 @@ from multitarget_exporter.targets import Location
 SHORT_TTL_SECONDS = 60.0
 
 Outcome = Literal["hit", "miss", "coalesced"]
+# Upstream answers kept for revalidation in one process (MET Norway's, about 35 KiB each).
+MAX_KEPT_ANSWERS = 2000
 
 
 def cache_key(module: ModuleConfig, location: Location) -> str:
@@ -183,7 +185,7 @@ class MemoryCache:
         self.max_entries = max_entries
         self._entries: ExpiringStore[CacheEntry] = ExpiringStore(max_entries)
         self._flights: Flights = SingleFlight()
-        self._validators = MemoryValidators(max_entries)
+        self._validators = MemoryValidators(min(max_entries, MAX_KEPT_ANSWERS))
         self._last: ExpiringStore[ProbeResult] = ExpiringStore(max_entries)
 
     @property

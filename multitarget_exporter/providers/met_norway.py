@@ -20,6 +20,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -146,8 +147,9 @@ def _period(data: dict[str, Any], block: str) -> tuple[str | None, float | None,
     period = data.get(block)
     if not isinstance(period, dict):
         return None, None, None
+    code = text(period, "summary", "symbol_code")
     return (
-        text(period, "summary", "symbol_code"),
+        sys.intern(code[:64]) if code else None,  # a few dozen codes, kept many times over
         number(period, "details", "precipitation_amount"),
         number(period, "details", "probability_of_precipitation"),
     )
