@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from multitarget_exporter.config import ModuleConfig
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.revalidation import MAX_KEPT_ANSWERS, MemoryValidators, Validators
 from multitarget_exporter.singleflight import SingleFlight
 from multitarget_exporter.store import ExpiringStore
 from multitarget_exporter.targets import Location
@@ -27,8 +28,6 @@ from multitarget_exporter.targets import Location
 SHORT_TTL_SECONDS = 60.0
 
 Outcome = Literal["hit", "miss", "coalesced"]
-# Upstream answers kept for revalidation in one process (MET Norway's, about 35 KiB each).
-MAX_KEPT_ANSWERS = 2000
 
 
 def cache_key(module: ModuleConfig, location: Location) -> str:
@@ -41,6 +40,7 @@ def cache_key(module: ModuleConfig, location: Location) -> str:
             module.geocoding_url,
             module.language,
             str(module.air_quality),
+            str(module.stale_if_error_seconds),
             module.air_quality_url,
             ",".join(horizon.label for horizon in module.forecast),
             location.key,
@@ -115,52 +115,6 @@ class Bucket(Protocol):
     def take(self, count: int = 1) -> bool:
         """Spend `count` calls (at most the whole budget), or say there are not enough left."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class Validated:
-    """An upstream answer kept for HTTP revalidation, apart from the readings: until when
-    it is fresh (`Expires`), its `Last-Modified` exactly as sent, its status, and the
-    provider's own compact form of its body (plain JSON data), to read it again."""
-
-    expires_at: float
-    last_modified: str
-    status_code: int
-    document: Any
-
-
-class Validators(Protocol):
-    """Validated answers by upstream resource (say, a base URL and a rounded point)."""
-
-    def get(self, key: str) -> Validated | None: ...
-
-    def put(self, key: str, value: Validated, keep_seconds: float) -> None: ...
-
-    def claim(self, key: str, seconds: float) -> bool:
-        """Whether this process may ask for `key` now: no other process holds a claim on it
-        (it ends with `release`, or by itself after `seconds`)."""
-        ...
-
-    def release(self, key: str) -> None: ...
-
-
-class MemoryValidators:
-    """One process's validated answers, least recently used out past a bound of their own."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._kept: ExpiringStore[Validated] = ExpiringStore(max_entries)
-
-    def get(self, key: str) -> Validated | None:
-        return self._kept.get(key)
-
-    def put(self, key: str, value: Validated, keep_seconds: float) -> None:
-        self._kept.put(key, value, keep_seconds)
-
-    def claim(self, key: str, seconds: float) -> bool:
-        return True  # one process: its own single-flight keeps to one request per key
-
-    def release(self, key: str) -> None:
-        pass
 
 
 Flights = SingleFlight[tuple[CacheEntry, Outcome]]

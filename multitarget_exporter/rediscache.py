@@ -22,15 +22,7 @@ from typing import Any
 import redis
 
 from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import (
-    CacheEntry,
-    Flights,
-    MemoryCache,
-    MemoryValidators,
-    Outcome,
-    Validated,
-    in_flight,
-)
+from multitarget_exporter.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
 from multitarget_exporter.deadline import Deadline
 from multitarget_exporter.ratelimit import RateLimit, TokenBucket
 from multitarget_exporter.reading import (
@@ -42,6 +34,7 @@ from multitarget_exporter.reading import (
     ProbeResult,
     Reading,
 )
+from multitarget_exporter.revalidation import MemoryValidators, Validated
 from multitarget_exporter.singleflight import SingleFlight
 
 log = logging.getLogger("multitarget_exporter")

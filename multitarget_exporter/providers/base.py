@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from multitarget_exporter.cache import Validators
     from multitarget_exporter.config import ModuleConfig
     from multitarget_exporter.deadline import Deadline
     from multitarget_exporter.kinds import ProviderKind
     from multitarget_exporter.probelog import ProbeLog
     from multitarget_exporter.reading import ProbeResult
+    from multitarget_exporter.revalidation import Validators
     from multitarget_exporter.targets import Location
 
 

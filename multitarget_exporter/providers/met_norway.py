@@ -27,7 +27,6 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from multitarget_exporter import __version__, units, upstream
-from multitarget_exporter.cache import MemoryValidators, Validated, Validators
 from multitarget_exporter.kinds import MET_NORWAY, ProviderKind
 from multitarget_exporter.perprocess import PerProcess
 from multitarget_exporter.providers import met_symbols, steps
@@ -48,6 +47,7 @@ from multitarget_exporter.reading import (
     Reading,
     dew_point_celsius,
 )
+from multitarget_exporter.revalidation import MemoryValidators, Validated, Validators
 from multitarget_exporter.singleflight import SingleFlight
 from multitarget_exporter.targets import CityId, Location
 

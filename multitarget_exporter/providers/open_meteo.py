@@ -48,9 +48,9 @@ from multitarget_exporter.reading import (
 from multitarget_exporter.targets import CityId, Location
 
 if TYPE_CHECKING:
-    from multitarget_exporter.cache import Validators
     from multitarget_exporter.config import Horizon, ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
+    from multitarget_exporter.revalidation import Validators
 
 
 CURRENT = (

@@ -41,9 +41,9 @@ from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceNam
 from multitarget_exporter.upstream import reason_for_status
 
 if TYPE_CHECKING:
-    from multitarget_exporter.cache import Validators
     from multitarget_exporter.config import Horizon, ModuleConfig
     from multitarget_exporter.probelog import ProbeLog
+    from multitarget_exporter.revalidation import Validators
 
 POLLUTANTS = ("co", "no", "no2", "o3", "so2", "pm2_5", "pm10", "nh3")
 _MAX_CONDITIONS = 16
