@@ -139,7 +139,8 @@ class MemoryCache:
         self.max_entries = max_entries
         self._entries: ExpiringStore[CacheEntry] = ExpiringStore(max_entries)
         self._flights: Flights = SingleFlight()
-        self._validators = MemoryValidators(min(max_entries, MAX_KEPT_ANSWERS))
+        # Apart from max_entries: a reading pushed out must not take its point's Expires along.
+        self._validators = MemoryValidators(MAX_KEPT_ANSWERS)
         self._last: ExpiringStore[ProbeResult] = ExpiringStore(max_entries)
 
     @property

@@ -139,7 +139,9 @@ class Config:
 def module_view(module: ModuleConfig) -> dict[str, Any]:
     """One module as plain data in the file's own terms, its key replaced by `<secret>`."""
     view: dict[str, Any] = {"provider": module.provider}
-    view["api_key"] = SECRET_PLACEHOLDER if module.api_key else ""
+    kind = KINDS.get(module.provider)
+    if kind is None or kind.takes_api_key:
+        view["api_key"] = SECRET_PLACEHOLDER if module.api_key else ""
     if module.api_key_file:
         view["api_key_file"] = module.api_key_file
     view["base_url"] = module.base_url

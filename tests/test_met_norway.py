@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 
@@ -208,3 +209,25 @@ def test_contact_on_another_provider_is_an_error_and_a_good_module_loads():
         "https://geocoding-api.open-meteo.com",
     )
     assert config.redacted()["modules"]["yr"]["contact"] == "a@b.example"
+
+
+def test_a_reading_holds_until_the_next_step_and_eviction_keeps_the_point():
+    """A cached reading must not outlive its step (the next one is current then), and a
+    point's kept answer outlives readings pushed out of a small cache."""
+    from multitarget_exporter.cache import MemoryCache
+    from multitarget_exporter.providers.met_norway import MetNorway, Step
+    from multitarget_exporter.revalidation import Validated
+
+    now = time.time()
+    hour = now // 3600 * 3600
+    series = [Step(hour, 1.0), Step(hour + 3600, 2.0), Step(hour + 7200, 3.0)]
+    config = parse_config({"modules": {"yr": {"provider": "met_norway", "contact": "a@b.example"}}})
+    cache = MemoryCache(max_entries=2)
+    provider = MetNorway(config.modules["yr"], cache.validators)
+    kept = Validated(now + 7200, "", 200, series)  # fresh for two hours
+    result = provider._result(kept, 200, 60.0, 10.0, None)
+    assert result.reading.temperature_celsius == 1.0
+    assert result.expires_at == hour + 3600  # the next step, not the answer's two hours
+    for index in range(5):
+        cache.validators.put(f"point-{index}", kept, 60)
+    assert cache.validators.get("point-0") is not None
