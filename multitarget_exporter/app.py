@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import HTTPException
@@ -160,24 +159,21 @@ class ExporterApp:
             module.timeout_seconds, request.environ.get(SCRAPE_TIMEOUT_ENVIRON), self.timeout_offset
         )
         probe_log = ProbeLog()
-        fallback: Route | None = None
+        fallback = None
         if module.fallback:
             name = module.fallback
-            other = state.config.modules[name]
-            if other.allows(target):
-                fallback = Route(other, state.providers[name], state.buckets.get(name))
-            else:  # its allowed_targets hold for it as a fallback too
-                probe_log.debug("the fallback's allowed_targets refuse the target", module=name)
+            fallback = Route(
+                state.config.modules[name], state.providers[name], state.buckets.get(name)
+            )
         result, kept = run_with_fallback(
             Route(module, provider, state.buckets.get(module.name)),
             fallback,
+            target,
             location,
             timeout,
             probe_log,
             cache=lambda chosen: self.cache if chosen.cache_ttl_seconds > 0 else None,
         )
-        if module.fallback and result.fallback is None:
-            result = replace(result, fallback=False)  # on every probe of such a module
         outcome = "success" if result.failure is None else result.failure.reason.value
         selfmetrics.observe_probe(module.name, outcome, result.duration_seconds)
         fields = {

@@ -150,6 +150,7 @@ class Route:
 def run_with_fallback(
     first: Route,
     fallback: Route | None,
+    target: str,
     location: Location,
     timeout_seconds: float,
     probe_log: ProbeLog,
@@ -158,8 +159,9 @@ def run_with_fallback(
     """`run_probe` on the module, and, when its refresh fails and no kept reading answers,
     on its fallback: one hop, the first with half the deadline and the fallback the rest.
 
-    A target the fallback cannot take keeps the first failure; so does a fallback that
-    fails too (its failure is in the probe's log)."""
+    A target the fallback cannot take (its provider's forms, its `allowed_targets`) keeps
+    the first failure; so does a fallback that fails too (its failure is in the probe's
+    log)."""
     started = time.perf_counter()
     share = timeout_seconds / 2 if fallback is not None else timeout_seconds
     result, kept = run_probe(
@@ -171,6 +173,8 @@ def run_with_fallback(
     if failure is None or failure.reason not in REFRESH_FAILURES:
         return replace(result, fallback=False), kept
     unsupported = fallback.provider.unsupported(location)
+    if unsupported is None and not fallback.module.allows(target):
+        unsupported = "its allowed_targets refuse the target"
     if unsupported is not None:
         probe_log.info(
             "fallback cannot take the target", module=fallback.module.name, why=unsupported

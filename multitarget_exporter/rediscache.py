@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -38,6 +38,8 @@ from multitarget_exporter.revalidation import MemoryValidators, Validated
 from multitarget_exporter.singleflight import SingleFlight
 
 log = logging.getLogger("multitarget_exporter")
+
+T = TypeVar("T")
 
 PREFIX = "multitarget_exporter:v1:"
 _POLL_SECONDS = 0.02
@@ -143,6 +145,17 @@ class _Health:
     def down(self) -> bool:
         return time.monotonic() < self._down_until
 
+    def attempt(self, work: Callable[[], T], otherwise: T) -> T:
+        """`work()`, or `otherwise` while Redis is left alone or when it fails (noted here).
+        Bad data read back counts as a failure too: it is our own JSON, so it is not ours."""
+        if self.down():
+            return otherwise
+        try:
+            return work()
+        except (redis.RedisError, ValueError, KeyError, TypeError) as error:
+            self.trouble(error)
+            return otherwise
+
     def trouble(self, error: Exception) -> None:
         selfmetrics.CACHE_BACKEND_ERRORS.labels("redis").inc()
         now = time.monotonic()
@@ -187,49 +200,40 @@ class RedisValidators:
         self._client, self._health, self._fallback = client, health, fallback
 
     def get(self, key: str) -> Validated | None:
-        if not self._health.down():
-            try:
-                data = self._client.get(f"{PREFIX}v:{key}")
-                if data is None:
-                    return self._fallback.get(key)
-                document = json.loads(data)
-                return Validated(
-                    float(document["expires_at"]),
-                    str(document["last_modified"]),
-                    int(document["status_code"]),
-                    document["document"],
-                )
-            except (redis.RedisError, ValueError, KeyError, TypeError) as error:
-                self._health.trouble(error)
-        return self._fallback.get(key)
+        found = self._health.attempt(lambda: self._read(key), None)
+        return found if found is not None else self._fallback.get(key)
+
+    def _read(self, key: str) -> Validated | None:
+        data = self._client.get(f"{PREFIX}v:{key}")
+        if data is None:
+            return None
+        document = json.loads(data)
+        return Validated(
+            float(document["expires_at"]),
+            str(document["last_modified"]),
+            int(document["status_code"]),
+            document["document"],
+        )
 
     def put(self, key: str, value: Validated, keep_seconds: float) -> None:
         self._fallback.put(key, value, keep_seconds)
-        if self._health.down():
-            return
         data = json.dumps(asdict(value), ensure_ascii=False).encode("utf-8")
-        try:
-            self._client.set(f"{PREFIX}v:{key}", data, px=max(int(keep_seconds * 1000), 1))
-        except redis.RedisError as error:
-            self._health.trouble(error)
+        milliseconds = max(int(keep_seconds * 1000), 1)
+        self._health.attempt(
+            lambda: self._client.set(f"{PREFIX}v:{key}", data, px=milliseconds), None
+        )
 
     def claim(self, key: str, seconds: float) -> bool:
-        if self._health.down():
-            return True
-        try:
-            taken = self._client.set(f"{PREFIX}vc:{key}", b"1", nx=True, px=int(seconds * 1000))
-            return bool(taken)
-        except redis.RedisError as error:
-            self._health.trouble(error)
-            return True
+        milliseconds = int(seconds * 1000)
+
+        def take() -> bool:
+            return bool(self._client.set(f"{PREFIX}vc:{key}", b"1", nx=True, px=milliseconds))
+
+        # Without Redis, this process's own single-flight is all there is.
+        return self._health.attempt(take, True)
 
     def release(self, key: str) -> None:
-        if self._health.down():
-            return
-        try:
-            self._client.delete(f"{PREFIX}vc:{key}")
-        except redis.RedisError as error:
-            self._health.trouble(error)
+        self._health.attempt(lambda: self._client.delete(f"{PREFIX}vc:{key}"), None)
 
 
 class RedisCache:
@@ -255,23 +259,15 @@ class RedisCache:
 
     def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
         self._local.keep_last(key, result, seconds)
-        if self._health.down():
-            return
-        try:
-            data = encode(result, time.time() + seconds)
-            self._client.set(f"{PREFIX}s:{key}", data, px=max(int(seconds * 1000), 1))
-        except redis.RedisError as error:
-            self._health.trouble(error)
+        data, milliseconds = encode(result, time.time() + seconds), max(int(seconds * 1000), 1)
+        self._health.attempt(
+            lambda: self._client.set(f"{PREFIX}s:{key}", data, px=milliseconds), None
+        )
 
     def last(self, key: str) -> ProbeResult | None:
-        if not self._health.down():
-            try:
-                data = self._client.get(f"{PREFIX}s:{key}")
-                if data is not None:
-                    return decode(data)
-            except (redis.RedisError, ValueError, KeyError, TypeError) as error:
-                self._health.trouble(error)
-        return self._local.last(key)
+        data = self._health.attempt(lambda: self._client.get(f"{PREFIX}s:{key}"), None)
+        found = self._health.attempt(lambda: decode(data), None) if data is not None else None
+        return found if found is not None else self._local.last(key)
 
     def __len__(self) -> int:
         return len(self._local)
