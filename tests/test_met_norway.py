@@ -231,3 +231,19 @@ def test_a_reading_holds_until_the_next_step_and_eviction_keeps_the_point():
     for index in range(5):
         cache.validators.put(f"point-{index}", kept, 60)
     assert cache.validators.get("point-0") is not None
+
+
+def test_id_targets_are_refused_and_a_reload_keeps_the_kept_answers():
+    """`id:` is OpenWeatherMap's; and a new configuration's providers keep using the
+    cache's store, so a reload does not forget any point's Expires."""
+    from multitarget_exporter.cache import MemoryCache
+    from multitarget_exporter.state import ServingState
+    from multitarget_exporter.targets import parse_target
+
+    config = parse_config({"modules": {"yr": {"provider": "met_norway", "contact": "a@b.example"}}})
+    cache = MemoryCache()
+    first, second = ServingState.build(config, cache), ServingState.build(config, cache)
+    assert "OpenWeatherMap city ids" in first.providers["yr"].unsupported(parse_target("id:1"))
+    assert first.providers["yr"].unsupported(parse_target("59.9,10.7")) is None
+    assert first.providers["yr"]._validators is second.providers["yr"]._validators
+    assert first.providers["yr"]._validators is cache.validators

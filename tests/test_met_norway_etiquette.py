@@ -34,6 +34,7 @@ modules:
   yr: {{{met}, cache_ttl: 1s, forecast: [1h, 6h, 24h, 72h]}}
   yr_again: {{{met}, cache_ttl: 1s}}
   yr_quick: {{{met}, cache_ttl: 1s, timeout: 1s}}
+  yr_limited: {{{met}, cache_ttl: 1s, rate_limit: 2/h}}
 {cache}"""
 
 
@@ -137,6 +138,20 @@ def test_after_expires_a_304_renews_the_answer(exporter, fake_upstream):
     assert revalidations(exporter) - revalidated_before == len(revalidated)
     # A 304 keeps the time series: every horizon is still there.
     assert all('weather_forecast_temperature_celsius{horizon="72h"}' in s for s in seen)
+
+
+def test_a_304_counts_against_rate_limit(exporter, fake_upstream):
+    """Two calls an hour: the first answer and one 304 spend them; the third refresh is
+    refused without a request."""
+    fake_upstream.met(expires_seconds=1, update_seconds=10**7)  # no update within the test
+    target, started = "62.75,6.25", time.time()
+    assert probe(exporter, target, "yr_limited")["probe_upstream_status_code"] == 200
+    time.sleep(1.3)
+    assert probe(exporter, target, "yr_limited")["probe_upstream_status_code"] == 304
+    time.sleep(1.3)
+    refused = probe(exporter, target, "yr_limited")
+    assert refused['probe_failure_info{reason="rate_limited"}'] == 1
+    assert len(met_requests(fake_upstream, started)) == 2
 
 
 def test_if_modified_since_is_the_last_modified_exactly(exporter, fake_upstream):
