@@ -3,7 +3,7 @@
     .venv/bin/python bench/ceiling.py --bind 127.0.0.1:8000 --worker-class gevent --workers 2
 
 Run by bench/run.py under gunicorn with the exporter's own serving settings
-(`multitarget_exporter.serving.settings`: worker class, workers, threads,
+(`multitarget_exporter.server.gunicorn_config.settings`: worker class, workers, threads,
 worker connections, keepalive, the post-request hook), monkey-patched first
 thing under gevent as the exporter's CLI is. It answers with a body the size
 of a probe's, so what it measures is gunicorn, the loopback and wrk, and
@@ -49,10 +49,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from gunicorn.app.base import BaseApplication
 
-    from multitarget_exporter import serving
+    from multitarget_exporter.server import gunicorn_config
 
-    options = serving.settings(
-        args.worker_class, args.workers, args.threads or serving.DEFAULT_THREADS
+    options = gunicorn_config.settings(
+        args.worker_class, args.workers, args.threads or gunicorn_config.DEFAULT_THREADS
     )
     options.update({"bind": [args.bind], "loglevel": "warning"})
 

@@ -10,7 +10,7 @@ for each setting (the defaults: one worker, in-memory cache; and one worker
 per core with the Redis cache) our exporter under its embedded gunicorn
 twice, with gevent workers (the default) and with gthread workers (128
 threads), the ceiling (a trivial WSGI app on the very same gunicorn settings,
-`multitarget_exporter.serving.settings`) for each worker class, and
+`multitarget_exporter.server.gunicorn_config.settings`) for each worker class, and
 blackbox_exporter with an `http` module fetching the same fake upstream URL
 our exporter fetches. wrk drives each in turn, at each concurrency, for
 several rounds, the order rotating every round; the table holds each
@@ -47,7 +47,7 @@ import redis
 import requests
 from soak import tree_rss_bytes  # bench/ is the script's own directory, so on sys.path
 
-from multitarget_exporter.serving import KEEPALIVE_SECONDS, WORKER_CONNECTIONS
+from multitarget_exporter.server.gunicorn_config import KEEPALIVE_SECONDS, WORKER_CONNECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-000000"
@@ -162,7 +162,8 @@ def start_ours(
 
 
 def start_ceiling(stack: Stack, workers: int, worker_class: str) -> tuple[str, subprocess.Popen]:
-    """The trivial app on `serving.settings` for this worker class (ceiling.py's own launcher)."""
+    """The trivial app on `gunicorn_config.settings` for this worker class (ceiling.py's
+    own launcher)."""
     port = free_port()
     command = [
         sys.executable,
@@ -794,7 +795,8 @@ def render(report: dict, args) -> str:
         "- blackbox_exporter: an `http` module fetching the same fake upstream URL (the "
         "OpenWeatherMap current-weather call) that our cache-miss probes fetch",
         "- ceiling: a WSGI app that only returns a probe-sized body, for each worker class on "
-        "the same gunicorn settings as ours (`multitarget_exporter.serving.settings`, "
+        "the same gunicorn settings as ours "
+        "(`multitarget_exporter.server.gunicorn_config.settings`, "
         "monkey-patched under gevent as the CLI is)",
         "",
         "## Side by side",

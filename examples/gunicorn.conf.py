@@ -3,7 +3,7 @@
     MULTITARGET_EXPORTER_CONFIG=/etc/multitarget_exporter.yml \\
         gunicorn -c examples/gunicorn.conf.py
 
-The settings are the embedded server's own (`multitarget_exporter.serving`):
+The settings are the embedded server's own (`multitarget_exporter.server.gunicorn_config`):
 gevent workers, so slow clients and a stuck upstream cannot starve scrapes.
 MULTITARGET_EXPORTER_WORKER_CLASS=gthread picks a thread pool instead (set it
 here rather than with -k, so that the master is patched for gevent or not at all).
@@ -30,8 +30,8 @@ if worker_class == "gevent":
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
-from multitarget_exporter import serving  # noqa: E402
-from multitarget_exporter.logs import logging_dict  # noqa: E402
+from multitarget_exporter.runtime.logs import logging_dict  # noqa: E402
+from multitarget_exporter.server import gunicorn_config  # noqa: E402
 
 # gunicorn reads this file again on SIGHUP: keep the directory made the first time.
 _given = os.environ.get("MULTITARGET_EXPORTER_STATE_DIR")
@@ -47,13 +47,15 @@ wsgi_app = "multitarget_exporter.wsgi:create_app()"
 bind = os.environ.get("MULTITARGET_EXPORTER_BIND", ":9265")
 # The embedded server's settings, as this module's names (which is how gunicorn reads them).
 globals().update(
-    serving.settings(worker_class, workers=int(os.environ.get("MULTITARGET_EXPORTER_WORKERS", "2")))
+    gunicorn_config.settings(
+        worker_class, workers=int(os.environ.get("MULTITARGET_EXPORTER_WORKERS", "2"))
+    )
 )
 logconfig_dict = logging_dict(
     os.environ.get("MULTITARGET_EXPORTER_LOG_LEVEL", "info"),
     os.environ.get("MULTITARGET_EXPORTER_LOG_FORMAT", "logfmt"),
 )
-serving.raise_open_file_limit(serving.WORKER_CONNECTIONS)
+gunicorn_config.raise_open_file_limit(gunicorn_config.WORKER_CONNECTIONS)
 
 
 def _empty(directory):

@@ -2,7 +2,7 @@
 
 gevent workers by default: probes spend their time waiting on the upstream
 and clients may be slow, and a greenlet per connection waits on either
-cheaply, where a thread pool runs out (`serving.py` says more). One process
+cheaply, where a thread pool runs out (`server/gunicorn_config.py` says more). One process
 by default means one in-memory cache for every probe.
 """
 
@@ -17,8 +17,10 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-from multitarget_exporter import __version__, logs, serving
-from multitarget_exporter.history import DEFAULT_LIMIT
+from multitarget_exporter import __version__
+from multitarget_exporter.probing.history import DEFAULT_LIMIT
+from multitarget_exporter.runtime import logs
+from multitarget_exporter.server import gunicorn_config
 
 # Nothing imported above may import prometheus_client: it chooses how to store
 # metric values when first imported, and main() must first point it at the
@@ -115,24 +117,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--worker-class",
         dest="worker_class",
         default="gevent",
-        choices=serving.WORKER_CLASSES,
+        choices=gunicorn_config.WORKER_CLASSES,
         help="gevent (default): a greenlet per connection, so slow clients and a stuck "
         "upstream hold nothing scarce; gthread: a pool of --threads threads a worker",
     )
     parser.add_argument(
         "--worker-connections",
         dest="worker_connections",
-        default=serving.WORKER_CONNECTIONS,
+        default=gunicorn_config.WORKER_CONNECTIONS,
         type=_positive_int,
         help="gevent: connections a worker serves at once, slow and hostile ones included "
-        f"(default {serving.WORKER_CONNECTIONS})",
+        f"(default {gunicorn_config.WORKER_CONNECTIONS})",
     )
     parser.add_argument(
         "--threads",
-        default=serving.DEFAULT_THREADS,
+        default=gunicorn_config.DEFAULT_THREADS,
         type=_positive_int,
         help="gthread: threads a worker, probes that can wait on the upstream at once "
-        f"(default {serving.DEFAULT_THREADS})",
+        f"(default {gunicorn_config.DEFAULT_THREADS})",
     )
     parser.add_argument(
         "--history.limit",
@@ -163,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         monkey.patch_all()
     if args.config_check:
-        from multitarget_exporter.config import ConfigError, read_config
+        from multitarget_exporter.config.files import ConfigError
+        from multitarget_exporter.config.modules import read_config
 
         try:
             read_config(args.config_file)
@@ -173,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"multitarget-exporter: {args.config_file or 'built-in modules'}: OK")
         return 0
     logs.setup_logging(args.log_level, args.log_format)
-    serving.raise_open_file_limit(args.worker_connections)
+    gunicorn_config.raise_open_file_limit(args.worker_connections)
     # Private to this exporter: the workers share metrics and probe history through it.
     state_dir = tempfile.mkdtemp(prefix="multitarget_exporter.")
     owner = os.getpid()
@@ -181,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.mkdir(metrics_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        from multitarget_exporter.server import serve
+        from multitarget_exporter.server.embedded import serve
 
         problems = serve(args, state_dir)
         if problems:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import os
 import signal
 
-from multitarget_exporter import logs
-from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.config import ConfigError, read_config
-from multitarget_exporter.history import DEFAULT_LIMIT, MemoryHistory, SqliteHistory
-from multitarget_exporter.reloading import Coordinator, Generation, Generations
-from multitarget_exporter.served import Served, check_generation
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.modules import read_config
+from multitarget_exporter.probing.history import DEFAULT_LIMIT, MemoryHistory, SqliteHistory
+from multitarget_exporter.runtime import logs
+from multitarget_exporter.server.reload import Coordinator, Generation, Generations
+from multitarget_exporter.server.stack import Served, check_generation
+from multitarget_exporter.web.app import ExporterApp
 
 CONFIG_ENV = "MULTITARGET_EXPORTER_CONFIG"
 # A directory the workers share (like PROMETHEUS_MULTIPROC_DIR): probe history lives there.

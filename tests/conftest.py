@@ -23,7 +23,7 @@ import pytest
 import redis
 import requests
 
-from multitarget_exporter.logs import BatchingStreamHandler
+from multitarget_exporter.runtime.logs import BatchingStreamHandler
 
 ROOT = Path(__file__).resolve().parent.parent
 # Real upstream answers others recorded and published, read where they are kept (beside

@@ -7,9 +7,9 @@ import yaml
 from werkzeug.test import Client
 
 import fake_upstream
-from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.config import parse_config
-from multitarget_exporter.probe import probe_timeout
+from multitarget_exporter.config.modules import parse_config
+from multitarget_exporter.probing.probe import probe_timeout
+from multitarget_exporter.web.app import ExporterApp
 from tests.conftest import samples
 
 

@@ -7,11 +7,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from multitarget_exporter.cache import MemoryCache, ttl_for
-from multitarget_exporter.config import ModuleConfig
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.ratelimit import RateLimit, TokenBucket
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult, Reading
+from multitarget_exporter.config.modules import ModuleConfig
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.ratelimit import RateLimit, TokenBucket
+from multitarget_exporter.model.reading import Failure, FailureReason, ProbeResult, Reading
+from multitarget_exporter.upstream.cache import MemoryCache, ttl_for
 
 READING = ProbeResult(Reading(provider="test", temperature_celsius=1.0), None, 200)
 MODULE = ModuleConfig("m", "openweathermap", "http://127.0.0.1:1", cache_ttl_seconds=600)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from multitarget_exporter.collector import ProbeCollector
+from multitarget_exporter.model.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.providers.geocoding import Place
 from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.web.collector import ProbeCollector
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

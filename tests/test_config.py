@@ -3,13 +3,9 @@
 import pytest
 import yaml
 
-from multitarget_exporter.config import (
-    ConfigError,
-    builtin_config,
-    load_config,
-    parse_config,
-)
-from multitarget_exporter.validate import parse_duration
+from multitarget_exporter.config.fields import parse_duration
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.modules import builtin_config, load_config, parse_config
 
 
 @pytest.mark.parametrize(
@@ -229,7 +225,7 @@ cache: {url: 'redis://user:pw@localhost:6380/1'}
     [(0, "0s"), (0.5, "500ms"), (10, "10s"), (600, "10m"), (5400, "1h30m"), (86400, "1d")],
 )
 def test_format_duration(seconds, text):
-    from multitarget_exporter.validate import format_duration
+    from multitarget_exporter.config.fields import format_duration
 
     assert format_duration(seconds) == text
     assert parse_duration(text) == seconds

@@ -22,8 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from multitarget_exporter.config import load_config, parse_config
-from multitarget_exporter.targets import parse_target
+from multitarget_exporter.config.modules import load_config, parse_config
+from multitarget_exporter.model.targets import parse_target
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -113,7 +113,7 @@ def test_every_example_target_is_a_valid_target_of_an_existing_module(monkeypatc
     for module, target in targets:
         assert module in real.modules and module in fake.modules, module
         location = parse_target(target)
-        from multitarget_exporter.providers import PROVIDERS
+        from multitarget_exporter.providers.registry import PROVIDERS
 
         provider = PROVIDERS[real.modules[module].provider](real.modules[module])
         assert provider.unsupported(location) is None, (module, target)

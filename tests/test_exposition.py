@@ -1,7 +1,7 @@
 """A probe's answer, encoded in parts and reused, is byte for byte one fresh encoding.
 
 The exposition keeps each reading's `weather_*` lines once encoded, in the
-reading's cache entry (exposition.py); these tests compare its answers with
+reading's cache entry (web/exposition.py); these tests compare its answers with
 prometheus_client encoding the whole probe afresh, for every format the
 library negotiates, over successes, failures, durations and reused readings.
 """
@@ -16,12 +16,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from multitarget_exporter import exposition
-from multitarget_exporter.collector import ProbeCollector
+from multitarget_exporter.model.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.providers.geocoding import Place
 from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.web import exposition
+from multitarget_exporter.web.collector import ProbeCollector
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ACCEPT = [

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.config import Horizon
-from multitarget_exporter.probelog import ProbeLog
+from multitarget_exporter.config.modules import Horizon
+from multitarget_exporter.model.reading import ProbeResult
 from multitarget_exporter.providers import openweathermap, steps
 from multitarget_exporter.providers.open_meteo import forecast_query, parse_forecast
-from multitarget_exporter.reading import ProbeResult
+from multitarget_exporter.runtime.probelog import ProbeLog
+from multitarget_exporter.web.collector import ProbeCollector
 from tests.conftest import promtool_check
 from tests.test_recorded import exposition
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from multitarget_exporter.history import _PRUNE_EVERY, MemoryHistory, SqliteHistory
-from multitarget_exporter.perprocess import PerProcess
-from multitarget_exporter.probelog import ProbeLog
+from multitarget_exporter.probing.history import _PRUNE_EVERY, MemoryHistory, SqliteHistory
+from multitarget_exporter.runtime.perprocess import PerProcess
+from multitarget_exporter.runtime.probelog import ProbeLog
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -121,7 +121,7 @@ def test_a_workers_writer_thread_puts_its_probes_in_the_shared_file(tmp_path):
 
 
 def test_probes_wait_for_no_write_and_the_backlog_is_bounded(tmp_path, monkeypatch):
-    from multitarget_exporter import history as history_module
+    from multitarget_exporter.probing import history as history_module
 
     monkeypatch.setattr(history_module, "_PENDING_BOUND", 5)
     history = SqliteHistory(str(tmp_path / "history.sqlite"), 10)

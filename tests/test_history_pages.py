@@ -9,7 +9,7 @@ from html import unescape
 
 import requests
 
-from multitarget_exporter.history import SqliteHistory
+from multitarget_exporter.probing.history import SqliteHistory
 from tests.conftest import OWM_KEY, standard_config
 
 

@@ -10,8 +10,8 @@ import weakref
 
 import pytest
 
-from multitarget_exporter import logs
-from multitarget_exporter.redact import redact
+from multitarget_exporter.runtime import logs
+from multitarget_exporter.runtime.redact import redact
 
 
 def record(message, fields=None, exc=None):

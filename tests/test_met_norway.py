@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from multitarget_exporter.config import ConfigError, Horizon, parse_config
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.modules import Horizon, parse_config
 from multitarget_exporter.providers import met_symbols
 from multitarget_exporter.providers.met_norway import compact, http_time, reading_at, rounded
 from tests.conftest import RECORDED
@@ -214,9 +215,9 @@ def test_contact_on_another_provider_is_an_error_and_a_good_module_loads():
 def test_a_reading_holds_until_the_next_step_and_eviction_keeps_the_point():
     """A cached reading must not outlive its step (the next one is current then), and a
     point's kept answer outlives readings pushed out of a small cache."""
-    from multitarget_exporter.cache import MemoryCache
     from multitarget_exporter.providers.met_norway import MetNorway, Step
-    from multitarget_exporter.revalidation import Validated
+    from multitarget_exporter.upstream.cache import MemoryCache
+    from multitarget_exporter.upstream.revalidation import Validated
 
     now = time.time()
     hour = now // 3600 * 3600
@@ -236,9 +237,9 @@ def test_a_reading_holds_until_the_next_step_and_eviction_keeps_the_point():
 def test_id_targets_are_refused_and_a_reload_keeps_the_kept_answers():
     """`id:` is OpenWeatherMap's; and a new configuration's providers keep using the
     cache's store, so a reload does not forget any point's Expires."""
-    from multitarget_exporter.cache import MemoryCache
-    from multitarget_exporter.state import ServingState
-    from multitarget_exporter.targets import parse_target
+    from multitarget_exporter.model.targets import parse_target
+    from multitarget_exporter.probing.state import ServingState
+    from multitarget_exporter.upstream.cache import MemoryCache
 
     config = parse_config({"modules": {"yr": {"provider": "met_norway", "contact": "a@b.example"}}})
     cache = MemoryCache()

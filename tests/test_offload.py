@@ -7,7 +7,7 @@ import sys
 import textwrap
 import threading
 
-from multitarget_exporter import offload
+from multitarget_exporter.runtime import offload
 
 
 def test_without_gevent_a_blocking_call_is_a_plain_call():
@@ -22,7 +22,7 @@ def test_under_gevent_the_loop_runs_while_a_blocking_call_does():
         monkey.patch_all()
         import threading, time
         import gevent
-        from multitarget_exporter import offload
+        from multitarget_exporter.runtime import offload
 
         assert offload.gevent_patched()
         ticks = []

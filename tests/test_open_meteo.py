@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from multitarget_exporter.model.reading import FailureReason
+from multitarget_exporter.model.targets import parse_target
 from multitarget_exporter.providers import wmo
 from multitarget_exporter.providers.geocoding import Place, pick_place, search_query
 from multitarget_exporter.providers.open_meteo import (
@@ -13,8 +15,6 @@ from multitarget_exporter.providers.open_meteo import (
     forecast_query,
     parse_forecast,
 )
-from multitarget_exporter.reading import FailureReason
-from multitarget_exporter.targets import parse_target
 
 FIXTURES = Path(__file__).parent / "fixtures" / "open_meteo"
 
@@ -201,7 +201,7 @@ def test_queries():
 
 
 def test_city_ids_are_refused_other_forms_accepted():
-    from multitarget_exporter.config import parse_config
+    from multitarget_exporter.config.modules import parse_config
 
     module = parse_config({"modules": {"m": {"provider": "open_meteo"}}}).modules["m"]
     provider = OpenMeteo(module)

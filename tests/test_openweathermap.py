@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from multitarget_exporter.model.reading import Condition, FailureReason
+from multitarget_exporter.model.targets import parse_target
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current, query_for
-from multitarget_exporter.reading import Condition, FailureReason
-from multitarget_exporter.targets import parse_target
 
 FIXTURES = Path(__file__).parent / "fixtures" / "owm"
 

@@ -25,7 +25,7 @@ import yaml
 import fake_upstream as fake
 from fake_upstream import met_norway
 from fake_upstream.places import KELVIN, World
-from multitarget_exporter.validate import parse_duration
+from multitarget_exporter.config.fields import parse_duration
 from tests.conftest import free_port
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -18,14 +18,14 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.config import Horizon
+from multitarget_exporter.config.modules import Horizon
+from multitarget_exporter.model.reading import FailureReason, ProbeResult
+from multitarget_exporter.model.targets import parse_target
 from multitarget_exporter.providers import openweathermap
 from multitarget_exporter.providers.geocoding import Place, pick_place
 from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.open_meteo_air import parse_air as parse_open_meteo_air
-from multitarget_exporter.reading import FailureReason, ProbeResult
-from multitarget_exporter.targets import parse_target
+from multitarget_exporter.web.collector import ProbeCollector
 from tests.conftest import RECORDED, promtool_check, recorded
 
 KELVIN = 273.15

@@ -11,11 +11,11 @@ from pathlib import Path
 import redis
 import requests
 
+from multitarget_exporter.model.reading import Failure, FailureReason, ProbeResult
 from multitarget_exporter.providers.geocoding import Place
 from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.openweathermap import parse_air, parse_current
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
-from multitarget_exporter.rediscache import decode, encode
+from multitarget_exporter.upstream.rediscache import decode, encode
 from tests.conftest import samples, unique_point
 from tests.test_forecast import NOW, H, om_answer
 
@@ -141,8 +141,8 @@ def test_the_rate_limit_is_one_budget_for_every_process(
 def test_a_result_published_just_before_the_lock_is_taken_costs_no_call(redis_server):
     """The race the issue's benchmark found: read (nothing), the other fetcher
     publishes and unlocks, then this process wins the lock. It must not fetch."""
-    from multitarget_exporter.deadline import Deadline
-    from multitarget_exporter.rediscache import PREFIX, RedisCache
+    from multitarget_exporter.model.deadline import Deadline
+    from multitarget_exporter.upstream.rediscache import PREFIX, RedisCache
 
     cache = RedisCache(redis_server[1])
     published = parse_current(json.loads((FIXTURES / "full.json").read_text()))
@@ -172,8 +172,8 @@ def test_each_process_keeps_what_it_read_from_redis_until_it_expires_there(redis
     """A hit costs no Redis round trip once a process has the result, and never
     outlives the entry in Redis; a second process (another cache object) reads
     Redis once, then keeps its own copy."""
-    from multitarget_exporter.deadline import Deadline
-    from multitarget_exporter.rediscache import PREFIX, RedisCache
+    from multitarget_exporter.model.deadline import Deadline
+    from multitarget_exporter.upstream.rediscache import PREFIX, RedisCache
 
     url = redis_server[1]
     first, second = RedisCache(url), RedisCache(url)

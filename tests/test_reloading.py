@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from multitarget_exporter import reloading
-from multitarget_exporter.reloading import Coordinator, Follower, Generation, Generations
+from multitarget_exporter.server import reload as reloading
+from multitarget_exporter.server.reload import Coordinator, Follower, Generation, Generations
 
 GOOD = b"modules:\n  default: {provider: open_meteo}\n"
 
@@ -47,7 +47,7 @@ def test_lagging_workers_are_the_live_ones_of_this_master_behind(tmp_path):
 
 
 def test_a_state_directory_others_can_write_is_refused(tmp_path):
-    from multitarget_exporter.config import ConfigError
+    from multitarget_exporter.config.files import ConfigError
 
     shared = tmp_path / "shared"
     shared.mkdir()

@@ -12,7 +12,8 @@ import time
 import pytest
 import yaml
 
-from multitarget_exporter.config import ConfigError, parse_config
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.modules import parse_config
 from tests.conftest import samples, unique_point
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from multitarget_exporter.targets import (
+from multitarget_exporter.model.targets import (
     MAX_TARGET_LENGTH,
     CityId,
     Coordinates,

@@ -12,9 +12,9 @@ from typing import ClassVar
 
 import pytest
 
-from multitarget_exporter import upstream
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.reading import FailureReason
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.reading import FailureReason
+from multitarget_exporter.upstream import client as upstream
 from tests.conftest import free_port
 
 

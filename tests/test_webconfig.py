@@ -12,8 +12,8 @@ import bcrypt
 import pytest
 import requests
 
-from multitarget_exporter.config import ConfigError
-from multitarget_exporter.webconfig import load_web_config
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.web import load_web_config
 from tests.conftest import exporter_env, samples, standard_config
 
 PASSWORD = "correct horse battery staple"

@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 if TYPE_CHECKING:
-    from multitarget_exporter.config import ModuleConfig
-    from multitarget_exporter.deadline import Deadline
-    from multitarget_exporter.kinds import ProviderKind
-    from multitarget_exporter.probelog import ProbeLog
-    from multitarget_exporter.reading import ProbeResult
-    from multitarget_exporter.revalidation import Validators
-    from multitarget_exporter.targets import Location
+    from multitarget_exporter.config.modules import ModuleConfig
+    from multitarget_exporter.config.provider_kinds import ProviderKind
+    from multitarget_exporter.model.deadline import Deadline
+    from multitarget_exporter.model.reading import ProbeResult
+    from multitarget_exporter.model.targets import Location
+    from multitarget_exporter.runtime.probelog import ProbeLog
+    from multitarget_exporter.upstream.revalidation import Validators
 
 
 class Provider(Protocol):
     """A weather API. Built once per module and process; `fetch` is thread-safe."""
 
-    kind: ClassVar[ProviderKind]  # what the configuration knows of it (kinds.py)
+    kind: ClassVar[ProviderKind]  # what the configuration knows of it (config/provider_kinds.py)
     name: ClassVar[str]
 
     # Upstream calls one fetch costs, as the module's `rate_limit` counts them.

@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from multitarget_exporter.providers.answers import error_detail, invalid, json_answer, number, text
+from multitarget_exporter.model.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.model.targets import Coordinates, Location, PlaceName, PostalCode
 from multitarget_exporter.providers.regions import country_matches, state_matches
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
-from multitarget_exporter.store import ExpiringStore
-from multitarget_exporter.targets import Coordinates, Location, PlaceName, PostalCode
+from multitarget_exporter.upstream.answers import error_detail, invalid, json_answer, number, text
+from multitarget_exporter.upstream.store import ExpiringStore
 
 if TYPE_CHECKING:
-    from multitarget_exporter.deadline import Deadline
-    from multitarget_exporter.probelog import ProbeLog
-    from multitarget_exporter.upstream import Upstream
+    from multitarget_exporter.model.deadline import Deadline
+    from multitarget_exporter.runtime.probelog import ProbeLog
+    from multitarget_exporter.upstream.client import Upstream
 
 GEOCODE_TTL_SECONDS = 86400.0
 GEOCODE_MAX_ENTRIES = 10000

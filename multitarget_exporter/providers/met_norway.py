@@ -26,19 +26,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
-from multitarget_exporter import __version__, units, upstream
-from multitarget_exporter.kinds import MET_NORWAY, ProviderKind
-from multitarget_exporter.perprocess import PerProcess
-from multitarget_exporter.providers import met_symbols, steps
-from multitarget_exporter.providers.answers import (
-    decode_json,
-    invalid,
-    number,
-    status_failure,
-    text,
-)
-from multitarget_exporter.providers.geocoding import Geocoder, Place
-from multitarget_exporter.reading import (
+from multitarget_exporter import __version__
+from multitarget_exporter.config.provider_kinds import MET_NORWAY, ProviderKind
+from multitarget_exporter.model import units
+from multitarget_exporter.model.reading import (
     Condition,
     Failure,
     FailureReason,
@@ -47,14 +38,19 @@ from multitarget_exporter.reading import (
     Reading,
     dew_point_celsius,
 )
-from multitarget_exporter.revalidation import MemoryValidators, Validated, Validators
-from multitarget_exporter.singleflight import SingleFlight
-from multitarget_exporter.targets import CityId, Location
+from multitarget_exporter.model.targets import CityId, Location
+from multitarget_exporter.providers import met_symbols, steps
+from multitarget_exporter.providers.geocoding import Geocoder, Place
+from multitarget_exporter.runtime.perprocess import PerProcess
+from multitarget_exporter.upstream import client as upstream
+from multitarget_exporter.upstream.answers import decode_json, invalid, number, status_failure, text
+from multitarget_exporter.upstream.revalidation import MemoryValidators, Validated, Validators
+from multitarget_exporter.upstream.singleflight import SingleFlight
 
 if TYPE_CHECKING:
-    from multitarget_exporter.config import Horizon, ModuleConfig
-    from multitarget_exporter.deadline import Deadline
-    from multitarget_exporter.probelog import ProbeLog
+    from multitarget_exporter.config.modules import Horizon, ModuleConfig
+    from multitarget_exporter.model.deadline import Deadline
+    from multitarget_exporter.runtime.probelog import ProbeLog
 
 log_operator = logging.getLogger("multitarget_exporter")
 

@@ -10,7 +10,7 @@ codes are misspelt upstream (`lightssleetshowersandthunder`,
 
 from __future__ import annotations
 
-from multitarget_exporter.reading import Condition
+from multitarget_exporter.model.reading import Condition
 
 SUFFIXES = ("_day", "_night", "_polartwilight")
 _MAX_CODE = 64

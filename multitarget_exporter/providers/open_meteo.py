@@ -22,12 +22,23 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from multitarget_exporter import units, upstream
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.kinds import OPEN_METEO, ProviderKind
+from multitarget_exporter.config.provider_kinds import OPEN_METEO, ProviderKind
+from multitarget_exporter.model import units
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.reading import (
+    Failure,
+    FailureReason,
+    Part,
+    ProbeResult,
+    Reading,
+    dew_point_celsius,
+)
+from multitarget_exporter.model.targets import CityId, Location
 from multitarget_exporter.providers import open_meteo_air, steps
 from multitarget_exporter.providers import open_meteo_forecast as forecast_blocks
-from multitarget_exporter.providers.answers import (
+from multitarget_exporter.providers.geocoding import Geocoder, Place
+from multitarget_exporter.upstream import client as upstream
+from multitarget_exporter.upstream.answers import (
     error_detail,
     invalid,
     json_answer,
@@ -36,21 +47,11 @@ from multitarget_exporter.providers.answers import (
     text,
     why_not,
 )
-from multitarget_exporter.providers.geocoding import Geocoder, Place
-from multitarget_exporter.reading import (
-    Failure,
-    FailureReason,
-    Part,
-    ProbeResult,
-    Reading,
-    dew_point_celsius,
-)
-from multitarget_exporter.targets import CityId, Location
 
 if TYPE_CHECKING:
-    from multitarget_exporter.config import Horizon, ModuleConfig
-    from multitarget_exporter.probelog import ProbeLog
-    from multitarget_exporter.revalidation import Validators
+    from multitarget_exporter.config.modules import Horizon, ModuleConfig
+    from multitarget_exporter.runtime.probelog import ProbeLog
+    from multitarget_exporter.upstream.revalidation import Validators
 
 
 CURRENT = (

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from multitarget_exporter import units
-from multitarget_exporter.providers.answers import number, text
+from multitarget_exporter.model import units
+from multitarget_exporter.upstream.answers import number, text
 
 INDEXES = ("european_aqi", "us_aqi")
 # Open-Meteo's variable -> the `pollutant` label (OpenWeatherMap's names, plus dust).

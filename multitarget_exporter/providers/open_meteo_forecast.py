@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from multitarget_exporter import units
+from multitarget_exporter.model import units
+from multitarget_exporter.model.reading import Condition, DailyForecast, ForecastStep, Part, Reading
 from multitarget_exporter.providers import steps, wmo
-from multitarget_exporter.providers.answers import left_out, number, text
-from multitarget_exporter.reading import Condition, DailyForecast, ForecastStep, Part, Reading
+from multitarget_exporter.upstream.answers import left_out, number, text
 
 if TYPE_CHECKING:
-    from multitarget_exporter.config import Horizon
-    from multitarget_exporter.probelog import ProbeLog
+    from multitarget_exporter.config.modules import Horizon
+    from multitarget_exporter.runtime.probelog import ProbeLog
 
 HOURLY = (
     "temperature_2m",

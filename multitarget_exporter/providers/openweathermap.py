@@ -16,19 +16,10 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from multitarget_exporter import units, upstream
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.kinds import OPENWEATHERMAP, ProviderKind
-from multitarget_exporter.providers import steps
-from multitarget_exporter.providers.answers import (
-    invalid,
-    json_answer,
-    left_out,
-    number,
-    text,
-    why_not,
-)
-from multitarget_exporter.reading import (
+from multitarget_exporter.config.provider_kinds import OPENWEATHERMAP, ProviderKind
+from multitarget_exporter.model import units
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.reading import (
     Condition,
     Failure,
     ForecastStep,
@@ -37,13 +28,23 @@ from multitarget_exporter.reading import (
     Reading,
     dew_point_celsius,
 )
-from multitarget_exporter.targets import CityId, Coordinates, Location, PlaceName, PostalCode
-from multitarget_exporter.upstream import reason_for_status
+from multitarget_exporter.model.targets import CityId, Coordinates, Location, PlaceName, PostalCode
+from multitarget_exporter.providers import steps
+from multitarget_exporter.upstream import client as upstream
+from multitarget_exporter.upstream.answers import (
+    invalid,
+    json_answer,
+    left_out,
+    number,
+    text,
+    why_not,
+)
+from multitarget_exporter.upstream.client import reason_for_status
 
 if TYPE_CHECKING:
-    from multitarget_exporter.config import Horizon, ModuleConfig
-    from multitarget_exporter.probelog import ProbeLog
-    from multitarget_exporter.revalidation import Validators
+    from multitarget_exporter.config.modules import Horizon, ModuleConfig
+    from multitarget_exporter.runtime.probelog import ProbeLog
+    from multitarget_exporter.upstream.revalidation import Validators
 
 POLLUTANTS = ("co", "no", "no2", "o3", "so2", "pm2_5", "pm10", "nh3")
 _MAX_CONDITIONS = 16

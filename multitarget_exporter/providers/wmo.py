@@ -7,7 +7,7 @@ provider's conditions; `description` is the code's meaning in lower case.
 
 from __future__ import annotations
 
-from multitarget_exporter.reading import Condition
+from multitarget_exporter.model.reading import Condition
 
 _CODES: dict[int, tuple[str, str]] = {
     0: ("Clear", "clear sky"),

@@ -21,11 +21,9 @@ from typing import Any, TypeVar
 
 import redis
 
-from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.ratelimit import RateLimit, TokenBucket
-from multitarget_exporter.reading import (
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.ratelimit import RateLimit, TokenBucket
+from multitarget_exporter.model.reading import (
     Condition,
     DailyForecast,
     Failure,
@@ -34,8 +32,10 @@ from multitarget_exporter.reading import (
     ProbeResult,
     Reading,
 )
-from multitarget_exporter.revalidation import MemoryValidators, Validated
-from multitarget_exporter.singleflight import SingleFlight
+from multitarget_exporter.runtime import selfmetrics
+from multitarget_exporter.upstream.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
+from multitarget_exporter.upstream.revalidation import MemoryValidators, Validated
+from multitarget_exporter.upstream.singleflight import SingleFlight
 
 log = logging.getLogger("multitarget_exporter")
 

@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Any
 
-from multitarget_exporter import logs
+from multitarget_exporter.runtime import logs
 
 _operator_log = logging.getLogger("multitarget_exporter.probe")
 _MAX_ENTRIES = 64

@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from multitarget_exporter import offload
-from multitarget_exporter.perprocess import PerProcess, forked_since
-from multitarget_exporter.redact import redact
+from multitarget_exporter.runtime import offload
+from multitarget_exporter.runtime.perprocess import PerProcess, forked_since
+from multitarget_exporter.runtime.redact import redact
 
 LOG_LEVELS = {
     "debug": logging.DEBUG,
@@ -210,11 +210,14 @@ def logging_dict(level: str, log_format: str) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {
-            "exporter": {"()": "multitarget_exporter.logs.make_formatter", "log_format": log_format}
+            "exporter": {
+                "()": "multitarget_exporter.runtime.logs.make_formatter",
+                "log_format": log_format,
+            }
         },
         "handlers": {
             "stderr": {
-                "class": "multitarget_exporter.logs.BatchingStreamHandler",
+                "class": "multitarget_exporter.runtime.logs.BatchingStreamHandler",
                 "formatter": "exporter",
                 "stream": "ext://sys.stderr",
             }

@@ -31,9 +31,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from multitarget_exporter import offload
-from multitarget_exporter.config import ConfigError, read_file, write_private_file
-from multitarget_exporter.perprocess import forked_since
+from multitarget_exporter.config.files import ConfigError, read_file, write_private_file
+from multitarget_exporter.runtime import offload
+from multitarget_exporter.runtime.perprocess import forked_since
 
 log = logging.getLogger("multitarget_exporter")
 

@@ -1,7 +1,8 @@
 """`--web.config.file`: the exporter-toolkit web configuration, as Go exporters read it.
 
-TLS is served by gunicorn from these settings; basic auth, the request rate
-limit and the extra headers wrap the WSGI app. What this Python stack cannot
+Read and checked here; served by `server/tls.py` (the TLS context gunicorn
+uses) and `server/guard.py` (basic auth, the request rate limit and the extra
+headers around the WSGI app). What this Python stack cannot
 honour (Go's cipher-suite and curve names, SAN pinning, `RequireAnyClientCert`)
 is refused at start-up rather than silently ignored: a security setting that
 quietly does nothing is worse than one that fails loudly.
@@ -9,25 +10,15 @@ quietly does nothing is worse than one that fails loudly.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import os
-import secrets
 import ssl
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import bcrypt
-
-from multitarget_exporter import offload
-from multitarget_exporter.config import ConfigError, parse_yaml, read_file, write_private_file
-from multitarget_exporter.ratelimit import RateLimit, TokenBucket
-from multitarget_exporter.validate import Fields, parse_duration
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+from multitarget_exporter.config.fields import Fields, parse_duration
+from multitarget_exporter.config.files import ConfigError, parse_yaml, read_file, write_private_file
 
 _TOP_KEYS = frozenset({"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit"})
 _TLS_KEYS = frozenset(
@@ -68,9 +59,6 @@ CLIENT_AUTH = {
     "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
-REALM = "multitarget_exporter"
-# Password checks in flight at once, and waiting, per process; more are refused with 429.
-_BCRYPT = offload.Lane(threads=2, waiting=64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,155 +245,3 @@ def web_config_from_text(text: bytes, path: str, state_dir: str) -> WebConfig:
     if problems:
         raise ConfigError([f"web config: {p}" for p in problems])
     return config
-
-
-def tls_context(tls: TLSSettings) -> ssl.SSLContext:
-    """A server context for `tls`; OSError (ssl.SSLError among them) if its files do not
-    load, a certificate and key that do not match included."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.client_ca_file)
-    context.load_cert_chain(tls.cert_file, tls.key_file)
-    context.verify_mode = ssl.VerifyMode(tls.cert_reqs)
-    context.minimum_version = tls.min_version
-    context.maximum_version = tls.max_version
-    return context
-
-
-class TLSServing:
-    """The TLS context this process serves with, swapped whole by a reload.
-
-    gunicorn takes this in place of a context (its `ssl_context` hook): gevent's
-    server and gthread's connections call `wrap_socket` here for each new
-    connection, so they always get the current context. Under gevent the TLS
-    handshake is bounded too, as a request head is (`serving.KEEPALIVE_SECONDS`):
-    a client that stalls it loses the connection, quietly.
-    """
-
-    def __init__(self, tls: TLSSettings, handshake_seconds: float) -> None:
-        self.settings = tls
-        self._context = tls_context(tls)
-        self._handshake_seconds = handshake_seconds
-
-    def install(self, tls: TLSSettings, context: ssl.SSLContext) -> None:
-        self.settings, self._context = tls, context
-
-    def wrap_socket(self, sock: Any, server_side: bool = True, **options: Any) -> Any:
-        context = self._context
-        if not offload.gevent_patched():
-            return context.wrap_socket(sock, server_side=server_side, **options)
-        import gevent
-
-        options["do_handshake_on_connect"] = False
-        wrapped = context.wrap_socket(sock, server_side=server_side, **options)
-        try:
-            with gevent.Timeout(self._handshake_seconds):
-                wrapped.do_handshake()
-        except (gevent.Timeout, OSError):
-            wrapped.close()
-            raise gevent.GreenletExit from None  # ends the connection's greenlet, quietly
-        return wrapped
-
-    def gunicorn_options(self) -> dict[str, Any]:
-        """gunicorn settings that serve HTTPS through this."""
-        tls = self.settings
-        options: dict[str, Any] = {
-            "certfile": tls.cert_file,
-            "keyfile": tls.key_file,
-            "cert_reqs": tls.cert_reqs,
-            "ssl_context": lambda config, default_factory: self,
-        }
-        if tls.client_ca_file:
-            options["ca_certs"] = tls.client_ca_file
-        return options
-
-
-class WebGuard:
-    """Rate limit, basic auth and extra headers around the WSGI app."""
-
-    def __init__(self, app: WSGIApplication, config: WebConfig) -> None:
-        self.app = app
-        self._digest_key = secrets.token_bytes(32)
-        # A real hash to check unknown users against, so timing does not tell who exists.
-        self._decoy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=10))
-        self.update(config)
-
-    def update(self, config: WebConfig) -> None:
-        """Put a new web configuration in force (a reload); TLS is `TLSServing`'s job.
-
-        What did not change is kept: the rate limit's bucket (a reload must not
-        refill it) and the credentials verified so far."""
-        old: WebConfig | None = getattr(self, "config", None)
-        same_rate = old is not None and (old.rate_interval_seconds, old.rate_burst) == (
-            config.rate_interval_seconds,
-            config.rate_burst,
-        )
-        if not same_rate:
-            # exporter-toolkit's limiter: one request per `interval`, `burst` saved up at most.
-            self.bucket = (
-                TokenBucket(
-                    RateLimit(config.rate_burst, config.rate_interval_seconds * config.rate_burst)
-                )
-                if config.rate_interval_seconds > 0
-                else None
-            )
-        if old is None or old.users != config.users:
-            # Verified credentials, remembered as a keyed digest (never the password) so
-            # bcrypt's deliberate cost is paid once per user and password, as the toolkit does.
-            self._verified: set[bytes] = set()
-        self.config = config
-
-    def _authorized(self, header: str) -> bool:
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic" or not encoded:
-            return False
-        try:
-            user, separator, password = (
-                base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-            )
-        except (ValueError, UnicodeDecodeError):
-            return False
-        if not separator:
-            return False
-        digest = hmac.new(self._digest_key, f"{user}\0{password}".encode(), hashlib.sha256)
-        key = digest.digest()
-        if key in self._verified:  # keyed digests: lookup timing reveals nothing usable
-            return True
-        hashed = self.config.users.get(user)
-        # bcrypt's cost is deliberate (tens to hundreds of milliseconds): off the loop, on
-        # threads of its own (Busy when a flood of guesses fills them).
-        ok = _BCRYPT.run(bcrypt.checkpw, password.encode(), hashed or self._decoy)
-        if ok and hashed:
-            self._verified.add(key)
-            return True
-        return False
-
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        extra = list(self.config.headers.items())
-
-        def with_headers(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
-            return start_response(status, [*headers, *extra], *args)
-
-        if self.bucket is not None and not self.bucket.take():
-            return _refuse(with_headers, "429 Too Many Requests", [])
-        try:
-            authorized = not self.config.users or self._authorized(
-                environ.get("HTTP_AUTHORIZATION", "")
-            )
-        except offload.Busy:
-            return _refuse(with_headers, "429 Too Many Requests", [("Retry-After", "1")])
-        if not authorized:
-            challenge = [("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')]
-            return _refuse(with_headers, "401 Unauthorized", challenge)
-        return self.app(environ, with_headers)
-
-
-def _refuse(start_response: Any, status: str, headers: list[tuple[str, str]]) -> list[bytes]:
-    body = f"{status}\n".encode()
-    start_response(
-        status,
-        [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            *headers,
-        ],
-    )
-    return [body]

@@ -8,16 +8,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from multitarget_exporter import selfmetrics
-from multitarget_exporter.cache import Bucket, CacheEntry, ReadingCache, cache_key, ttl_for
-from multitarget_exporter.config import ModuleConfig
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.probelog import ProbeLog
-from multitarget_exporter.providers import Provider
-from multitarget_exporter.reading import REFRESH_FAILURES, Failure, FailureReason, ProbeResult
-from multitarget_exporter.targets import Location
+from multitarget_exporter.config.modules import ModuleConfig
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.reading import REFRESH_FAILURES, Failure, FailureReason, ProbeResult
+from multitarget_exporter.model.targets import Location
+from multitarget_exporter.providers.base import Provider
+from multitarget_exporter.runtime import selfmetrics
+from multitarget_exporter.runtime.probelog import ProbeLog
+from multitarget_exporter.upstream.cache import Bucket, CacheEntry, ReadingCache, cache_key, ttl_for
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("multitarget_exporter.probe")  # the name users filter on
 
 # Prometheus' X-Prometheus-Scrape-Timeout-Seconds header, as WSGI names it.
 SCRAPE_TIMEOUT_ENVIRON = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"

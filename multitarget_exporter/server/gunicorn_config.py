@@ -17,7 +17,7 @@ import logging
 import resource
 from typing import Any
 
-from multitarget_exporter.offload import gevent_patched
+from multitarget_exporter.runtime.offload import gevent_patched
 
 # gevent's worker bounds the reading of each request head (and the wait for
 # the next one on a kept-alive connection) by `keepalive`: a head not
@@ -61,7 +61,7 @@ def settings(
         "max_requests": 0,
         # The exporter logs one line per probe itself.
         "accesslog": None,
-        "logger_class": "multitarget_exporter.gunicornlog.QuietAccessLogger",
+        "logger_class": "multitarget_exporter.server.gunicorn_logger.QuietAccessLogger",
         "proc_name": "multitarget_exporter",
         "forwarded_allow_ips": "127.0.0.1,::1",
         # gunicorn >= 25.1 opens a control socket in $HOME by default: one per

@@ -21,9 +21,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from multitarget_exporter import offload
-from multitarget_exporter.perprocess import PerProcess, forked_since
-from multitarget_exporter.probelog import ProbeLog
+from multitarget_exporter.runtime import offload
+from multitarget_exporter.runtime.perprocess import PerProcess, forked_since
+from multitarget_exporter.runtime.probelog import ProbeLog
 
 DEFAULT_LIMIT = 100
 _log = logging.getLogger("multitarget_exporter")

@@ -1,8 +1,8 @@
 """What a server runs: the app behind its web guard, and how a reload reaches it.
 
-Both ways of serving use this: the embedded gunicorn (`server.py`) and a
+Both ways of serving use this: the embedded gunicorn (`server/embedded.py`) and a
 user's own gunicorn (`wsgi.py`). It turns a published generation of the
-configuration files (`reloading.py`) into the app's modules, the guard's
+configuration files (`server/reload.py`) into the app's modules, the guard's
 users, headers and rate limit, and the TLS certificate, all in place.
 """
 
@@ -13,18 +13,16 @@ import ssl
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from multitarget_exporter import offload, serving
-from multitarget_exporter.app import ExporterApp
-from multitarget_exporter.config import Config, ConfigError, config_from_text
-from multitarget_exporter.history import ProbeHistory
-from multitarget_exporter.reloading import Coordinator, Follower, Generation, Generations
-from multitarget_exporter.webconfig import (
-    TLSServing,
-    WebConfig,
-    WebGuard,
-    tls_context,
-    web_config_from_text,
-)
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.modules import Config, config_from_text
+from multitarget_exporter.config.web import WebConfig, web_config_from_text
+from multitarget_exporter.probing.history import ProbeHistory
+from multitarget_exporter.runtime import offload
+from multitarget_exporter.server import gunicorn_config
+from multitarget_exporter.server.guard import WebGuard
+from multitarget_exporter.server.reload import Coordinator, Follower, Generation, Generations
+from multitarget_exporter.server.tls import TLSServing, tls_context
+from multitarget_exporter.web.app import ExporterApp
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -87,7 +85,9 @@ class Served:
     ) -> None:
         self.app = app
         self.guard = WebGuard(app, web) if web else None
-        self.tls = TLSServing(web.tls, serving.KEEPALIVE_SECONDS) if web and web.tls else None
+        self.tls = (
+            TLSServing(web.tls, gunicorn_config.KEEPALIVE_SECONDS) if web and web.tls else None
+        )
         self.coordinator = coordinator
         self.state_dir = state_dir
         self.generation = generation

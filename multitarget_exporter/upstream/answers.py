@@ -14,12 +14,12 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult, Reading, lacking
-from multitarget_exporter.redact import redact
-from multitarget_exporter.upstream import Exchange, reason_for_status
+from multitarget_exporter.model.reading import Failure, FailureReason, ProbeResult, Reading, lacking
+from multitarget_exporter.runtime.redact import redact
+from multitarget_exporter.upstream.client import Exchange, reason_for_status
 
 if TYPE_CHECKING:
-    from multitarget_exporter.probelog import ProbeLog
+    from multitarget_exporter.runtime.probelog import ProbeLog
 
 _DETAIL_LIMIT = 200
 

@@ -14,12 +14,12 @@ from prometheus_client import CollectorRegistry, generate_latest
 from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter import __version__
-from multitarget_exporter.collector import ProbeCollector
-from multitarget_exporter.config import DEFAULT_MODULE, Config, ModuleConfig, module_view
-from multitarget_exporter.history import HistoryEntry, ProbeHistory
-from multitarget_exporter.probelog import ProbeLog
-from multitarget_exporter.reading import ProbeResult
-from multitarget_exporter.redact import redact
+from multitarget_exporter.config.modules import DEFAULT_MODULE, Config, ModuleConfig, module_view
+from multitarget_exporter.model.reading import ProbeResult
+from multitarget_exporter.probing.history import HistoryEntry, ProbeHistory
+from multitarget_exporter.runtime.probelog import ProbeLog
+from multitarget_exporter.runtime.redact import redact
+from multitarget_exporter.web.collector import ProbeCollector
 
 
 def text(body: str, status: int = 200) -> Response:

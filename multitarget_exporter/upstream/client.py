@@ -35,12 +35,13 @@ import urllib3.connection
 import urllib3.connectionpool
 import urllib3.exceptions
 
-from multitarget_exporter import __version__, offload, selfmetrics
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.perprocess import PerProcess, forked_since
-from multitarget_exporter.probelog import ProbeLog
-from multitarget_exporter.reading import Failure, FailureReason
-from multitarget_exporter.redact import redact
+from multitarget_exporter import __version__
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.reading import Failure, FailureReason
+from multitarget_exporter.runtime import offload, selfmetrics
+from multitarget_exporter.runtime.perprocess import PerProcess, forked_since
+from multitarget_exporter.runtime.probelog import ProbeLog
+from multitarget_exporter.runtime.redact import redact
 
 MAX_BODY_BYTES = 1 << 20
 _READ_SIZE = 64 * 1024

@@ -4,7 +4,7 @@ Imported by the CLI only after PROMETHEUS_MULTIPROC_DIR is set (so every
 worker writes its metrics where `/metrics` adds them up) and, under gevent,
 after the standard library is patched.
 
-Reload swaps the configuration in place in every worker (`reloading.py`)
+Reload swaps the configuration in place in every worker (`server/reload.py`)
 instead of gunicorn's worker restart: `SIGHUP` to the master publishes the
 files as the next generation, and `POST /-/reload` does the same from a
 worker and answers once every worker serves it.
@@ -21,11 +21,13 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.arbiter import Arbiter
 from prometheus_client import multiprocess
 
-from multitarget_exporter import __version__, logs, serving
-from multitarget_exporter.config import ConfigError
-from multitarget_exporter.history import SqliteHistory
-from multitarget_exporter.reloading import Generations
-from multitarget_exporter.served import Served
+from multitarget_exporter import __version__
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.probing.history import SqliteHistory
+from multitarget_exporter.runtime import logs
+from multitarget_exporter.server import gunicorn_config
+from multitarget_exporter.server.reload import Generations
+from multitarget_exporter.server.stack import Served
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -79,7 +81,9 @@ class EmbeddedGunicorn(BaseApplication):
 def gunicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """The gunicorn settings our flags stand for."""
     return {
-        **serving.settings(args.worker_class, args.workers, args.threads, args.worker_connections),
+        **gunicorn_config.settings(
+            args.worker_class, args.workers, args.threads, args.worker_connections
+        ),
         "bind": [args.listen_address],
         "errorlog": "-",
         "loglevel": args.log_level if args.log_level != "warn" else "warning",

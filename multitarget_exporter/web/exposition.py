@@ -21,8 +21,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from werkzeug.wrappers import Request, Response
 
-from multitarget_exporter.collector import probe_metrics, reading_metrics
-from multitarget_exporter.reading import ProbeResult
+from multitarget_exporter.model.reading import ProbeResult
+from multitarget_exporter.web.collector import probe_metrics, reading_metrics
 
 Encoder = Callable[[Collector], bytes]
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from multitarget_exporter.deadline import Deadline
+from multitarget_exporter.model.deadline import Deadline
 
 T = TypeVar("T")
 

@@ -15,12 +15,11 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import yaml
-
-from multitarget_exporter.kinds import KINDS, OPEN_METEO, OPENWEATHERMAP
-from multitarget_exporter.ratelimit import RateLimit
-from multitarget_exporter.redact import SECRET_PLACEHOLDER
-from multitarget_exporter.validate import Fields, format_duration
+from multitarget_exporter.config.fields import Fields, format_duration
+from multitarget_exporter.config.files import ConfigError, parse_yaml, read_yaml
+from multitarget_exporter.config.provider_kinds import KINDS, OPEN_METEO, OPENWEATHERMAP
+from multitarget_exporter.model.ratelimit import RateLimit
+from multitarget_exporter.runtime.redact import SECRET_PLACEHOLDER
 
 DEFAULT_MODULE = "default"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -54,14 +53,6 @@ _TOP_KEYS = frozenset({"modules", "cache"})
 MAX_HORIZONS = 8
 MAX_HORIZON_SECONDS = 120 * 3600.0
 CACHE_BACKENDS = ("memory", "redis")
-
-
-class ConfigError(Exception):
-    """A configuration that cannot be used; `problems` holds one line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,40 +321,6 @@ def parse_config(document: Any, source: str | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(MappingProxyType(modules), cache, source)
-
-
-def read_file(path: str) -> bytes:
-    """A configuration file's bytes, or ConfigError with one line saying why they cannot be read."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as error:
-        raise ConfigError([f"cannot read {path}: {error.strerror}"]) from None
-
-
-def write_private_file(path: str, text: str) -> None:
-    """Write `path` whole or not at all (a reader sees the old file or the new one),
-    readable by this user only: generations and inline certificates hold secrets."""
-    temporary = f"{path}.{os.getpid()}.tmp"
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
-
-
-def parse_yaml(text: bytes, path: str) -> Any:
-    """A YAML document, or ConfigError with one line saying why it is not one."""
-    try:
-        return yaml.safe_load(text.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError([f"cannot read {path}: not UTF-8 text"]) from None
-    except yaml.YAMLError as error:
-        raise ConfigError([f"{path} is not valid YAML: {' '.join(str(error).split())}"]) from None
-
-
-def read_yaml(path: str) -> Any:
-    """A YAML file's document, or ConfigError with one line saying why it cannot be read."""
-    return parse_yaml(read_file(path), path)
 
 
 def load_config(path: str) -> Config:

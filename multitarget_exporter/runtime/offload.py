@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from multitarget_exporter.perprocess import PerProcess
+from multitarget_exporter.runtime.perprocess import PerProcess
 
 T = TypeVar("T")
 

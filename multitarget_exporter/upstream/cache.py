@@ -13,14 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from multitarget_exporter.config import ModuleConfig
-from multitarget_exporter.deadline import Deadline
-from multitarget_exporter.ratelimit import RateLimit, TokenBucket
-from multitarget_exporter.reading import Failure, FailureReason, ProbeResult
-from multitarget_exporter.revalidation import MAX_KEPT_ANSWERS, MemoryValidators, Validators
-from multitarget_exporter.singleflight import SingleFlight
-from multitarget_exporter.store import ExpiringStore
-from multitarget_exporter.targets import Location
+from multitarget_exporter.config.modules import ModuleConfig
+from multitarget_exporter.model.deadline import Deadline
+from multitarget_exporter.model.ratelimit import RateLimit, TokenBucket
+from multitarget_exporter.model.reading import Failure, FailureReason, ProbeResult
+from multitarget_exporter.model.targets import Location
+from multitarget_exporter.upstream.revalidation import (
+    MAX_KEPT_ANSWERS,
+    MemoryValidators,
+    Validators,
+)
+from multitarget_exporter.upstream.singleflight import SingleFlight
+from multitarget_exporter.upstream.store import ExpiringStore
 
 # An unknown place stays unknown: remember that briefly, so a typo in a
 # Prometheus target list does not cost a call every scrape. A reading that

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from multitarget_exporter.cache import Bucket, MemoryCache, ReadingCache
-from multitarget_exporter.config import DEFAULT_MODULE, CacheConfig, Config
-from multitarget_exporter.providers import PROVIDERS, Provider
+from multitarget_exporter.config.modules import DEFAULT_MODULE, CacheConfig, Config
+from multitarget_exporter.providers.base import Provider
+from multitarget_exporter.providers.registry import PROVIDERS
+from multitarget_exporter.upstream.cache import Bucket, MemoryCache, ReadingCache
 
 log_config = logging.getLogger("multitarget_exporter")
 
@@ -43,7 +44,7 @@ class ServingState:
 def build_cache(settings: CacheConfig) -> ReadingCache:
     """The configured cache backend."""
     if settings.backend == "redis":
-        from multitarget_exporter.rediscache import RedisCache
+        from multitarget_exporter.upstream.rediscache import RedisCache
 
         return RedisCache(settings.url, settings.max_entries)
     return MemoryCache(settings.max_entries)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from multitarget_exporter.store import ExpiringStore
+from multitarget_exporter.upstream.store import ExpiringStore
 
 # Answers kept in one process's memory (MET Norway's: about 36 KiB each).
 MAX_KEPT_ANSWERS = 2000

@@ -15,28 +15,24 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from multitarget_exporter import logs, pages, selfmetrics
-from multitarget_exporter.cache import ReadingCache
-from multitarget_exporter.config import (
-    DEFAULT_MODULE,
-    Config,
-    ConfigError,
-    ModuleConfig,
-    read_config,
-)
-from multitarget_exporter.exposition import metrics_response, probe_response
-from multitarget_exporter.history import MemoryHistory, ProbeHistory
-from multitarget_exporter.pages import text
-from multitarget_exporter.probe import (
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.modules import DEFAULT_MODULE, Config, ModuleConfig, read_config
+from multitarget_exporter.model.targets import Location, TargetError, parse_target
+from multitarget_exporter.probing.history import MemoryHistory, ProbeHistory
+from multitarget_exporter.probing.probe import (
     SCRAPE_TIMEOUT_ENVIRON,
     Route,
     probe_timeout,
     run_with_fallback,
 )
-from multitarget_exporter.probelog import ProbeLog
-from multitarget_exporter.providers import Provider
-from multitarget_exporter.state import ServingState, announce, build_cache
-from multitarget_exporter.targets import Location, TargetError, parse_target
+from multitarget_exporter.probing.state import ServingState, announce, build_cache
+from multitarget_exporter.providers.base import Provider
+from multitarget_exporter.runtime import logs, selfmetrics
+from multitarget_exporter.runtime.probelog import ProbeLog
+from multitarget_exporter.upstream.cache import ReadingCache
+from multitarget_exporter.web import pages
+from multitarget_exporter.web.exposition import metrics_response, probe_response
+from multitarget_exporter.web.pages import text
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -11,7 +11,7 @@ from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from multitarget_exporter.reading import FailureReason, ProbeResult, Reading
+from multitarget_exporter.model.reading import FailureReason, ProbeResult, Reading
 
 # (metric name, help, Reading attribute) for every plain, unlabelled gauge.
 _READING_GAUGES: tuple[tuple[str, str, str], ...] = (
