@@ -1,7 +1,8 @@
-"""What serves at a given moment: a configuration, and what is built from it.
+"""What serves at a given moment: a configuration, what is built from it, and its reload.
 
-The app holds one `ServingState` and replaces it whole on reload, so a probe
-sees the old configuration or the new one, never a mixture.
+`InForce` holds one `ServingState` and replaces it whole on reload, so a probe
+sees the old configuration or the new one, never a mixture; the cache outlives
+reloads that keep its settings.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from multitarget_exporter.config.modules import DEFAULT_MODULE, CacheConfig, Config
+from multitarget_exporter.config.files import ConfigError
+from multitarget_exporter.config.modules import DEFAULT_MODULE, CacheConfig, Config, read_config
 from multitarget_exporter.providers.base import Provider
 from multitarget_exporter.providers.registry import PROVIDERS
+from multitarget_exporter.runtime import logs, selfmetrics
 from multitarget_exporter.upstream.cache import Bucket, MemoryCache, ReadingCache
 
 log_config = logging.getLogger("multitarget_exporter")
@@ -74,3 +77,46 @@ def announce(config: Config) -> None:
             "no OWM_API_KEY: module default uses open_meteo, which needs no key; "
             "set OWM_API_KEY to make it openweathermap"
         )
+
+
+class InForce:
+    """The configuration in force in this process, installed whole, and the cache under it."""
+
+    def __init__(self, config: Config) -> None:
+        self.cache: ReadingCache = build_cache(config.cache)
+        self._cache_config = config.cache
+        self.state = self._build(config)
+        selfmetrics.record_reload(True)
+
+    def _build(self, config: Config) -> ServingState:
+        if config.cache != self._cache_config:
+            self.cache, self._cache_config = build_cache(config.cache), config.cache
+        state = ServingState.build(config, self.cache)
+        logs.set_secrets(config.secrets)
+        for name in config.modules:
+            selfmetrics.declare_module(name)
+        announce(config)
+        return state
+
+    def install(self, config: Config) -> None:
+        """Put a validated configuration in force, whole: a probe sees the old or the new."""
+        self.state = self._build(config)  # one assignment
+        selfmetrics.record_reload(True)
+
+    def reload(self, config_path: str | None) -> list[str]:
+        """Re-read the configuration file into this process; the problems, if it stays as it was."""
+        try:
+            config = read_config(config_path)
+        except ConfigError as error:
+            return error.problems
+        self.install(config)
+        return []
+
+
+def report_reload_failed(problems: list[str]) -> None:
+    """Tell the operator and /metrics that a reload was refused."""
+    selfmetrics.record_reload(False)
+    for problem in problems:
+        published = problem.startswith("published")
+        message = "reload failed" if published else "reload failed, configuration unchanged"
+        log_config.error(message, extra={"fields": {"problem": problem}})

@@ -1,13 +1,13 @@
-"""The WSGI application: routes, parameters, deadline, status codes.
+"""The WSGI application: routes, and the probe handler's outline.
 
 Failure to get a reading is data (`probe_success 0`, status 200); only a
-request that cannot name a probe (bad target or module) is a 400.
+request that cannot name a probe (bad target or module) is a 400. What a
+probe request may name is checked in `probing/request.py`, the probe runs in
+`probing/probe.py`, and it is reported in `probing/report.py`.
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -15,21 +15,18 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from multitarget_exporter.config.files import ConfigError
-from multitarget_exporter.config.modules import DEFAULT_MODULE, Config, ModuleConfig, read_config
-from multitarget_exporter.model.targets import Location, TargetError, parse_target
+from multitarget_exporter.config.modules import Config, read_config
 from multitarget_exporter.probing.history import MemoryHistory, ProbeHistory
 from multitarget_exporter.probing.probe import (
     SCRAPE_TIMEOUT_ENVIRON,
-    Route,
     probe_timeout,
     run_with_fallback,
 )
-from multitarget_exporter.probing.state import ServingState, announce, build_cache
-from multitarget_exporter.providers.base import Provider
-from multitarget_exporter.runtime import logs, selfmetrics
+from multitarget_exporter.probing.report import report_probe
+from multitarget_exporter.probing.request import BadRequest, parse_probe_request
+from multitarget_exporter.probing.state import InForce, ServingState, report_reload_failed
+from multitarget_exporter.runtime import selfmetrics
 from multitarget_exporter.runtime.probelog import ProbeLog
-from multitarget_exporter.upstream.cache import ReadingCache
 from multitarget_exporter.web import pages
 from multitarget_exporter.web.exposition import metrics_response, probe_response
 from multitarget_exporter.web.pages import text
@@ -37,12 +34,20 @@ from multitarget_exporter.web.pages import text
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-log = logging.getLogger("multitarget_exporter.probe")
-log_config = logging.getLogger("multitarget_exporter")
-
-
-class BadRequest(Exception):
-    """A probe request that names no probe; the message is the 400's one line."""
+URL_MAP = Map(
+    [
+        Rule("/", endpoint="index", methods=["GET"]),
+        Rule("/probe", endpoint="probe", methods=["GET"]),
+        Rule("/metrics", endpoint="metrics", methods=["GET"]),
+        Rule("/config", endpoint="config", methods=["GET"]),
+        Rule("/logs", endpoint="logs", methods=["GET"]),
+        Rule("/-/healthy", endpoint="healthy", methods=["GET"]),
+        Rule("/-/ready", endpoint="ready", methods=["GET"]),
+        Rule("/-/reload", endpoint="reload", methods=["POST"]),
+    ],
+    strict_slashes=False,
+    redirect_defaults=False,
+)
 
 
 class ExporterApp:
@@ -58,27 +63,10 @@ class ExporterApp:
         self.timeout_offset = timeout_offset
         self.config_path = config_path
         self.history = history if history is not None else MemoryHistory()
+        self.in_force = InForce(config)
         # What POST /-/reload does: the server side hands in a reload that reaches every
         # process; on its own the app re-reads its file and swaps it in this process.
         self.reload_action: Callable[[], list[str]] = self.reload
-        self.url_map = Map(
-            [
-                Rule("/", endpoint="index", methods=["GET"]),
-                Rule("/probe", endpoint="probe", methods=["GET"]),
-                Rule("/metrics", endpoint="metrics", methods=["GET"]),
-                Rule("/config", endpoint="config", methods=["GET"]),
-                Rule("/logs", endpoint="logs", methods=["GET"]),
-                Rule("/-/healthy", endpoint="healthy", methods=["GET"]),
-                Rule("/-/ready", endpoint="ready", methods=["GET"]),
-                Rule("/-/reload", endpoint="reload", methods=["POST"]),
-            ],
-            strict_slashes=False,
-            redirect_defaults=False,
-        )
-        self.cache: ReadingCache = build_cache(config.cache)
-        self._cache_config = config.cache
-        self.state = self._install(config)
-        selfmetrics.record_reload(True)
 
     @classmethod
     def from_file(
@@ -90,38 +78,20 @@ class ExporterApp:
         """The app for a configuration file (or the built-in modules); ConfigError if invalid."""
         return cls(read_config(config_path), timeout_offset, config_path, history)
 
-    def _install(self, config: Config) -> ServingState:
-        if config.cache != self._cache_config:
-            self.cache, self._cache_config = build_cache(config.cache), config.cache
-        state = ServingState.build(config, self.cache)
-        logs.set_secrets(config.secrets)
-        for name in config.modules:
-            selfmetrics.declare_module(name)
-        announce(config)
-        return state
+    @property
+    def state(self) -> ServingState:
+        """The configuration in force and what is built from it."""
+        return self.in_force.state
 
     def install(self, config: Config) -> None:
         """Put a validated configuration in force, whole: a probe sees the old or the new."""
-        self.state = self._install(config)  # one assignment
-        selfmetrics.record_reload(True)
+        self.in_force.install(config)
 
     def reload(self) -> list[str]:
         """Re-read the configuration file into this process; the problems, if it stays as it was."""
-        try:
-            config = read_config(self.config_path)
-        except ConfigError as error:
-            return error.problems
-        self.install(config)
-        return []
+        return self.in_force.reload(self.config_path)
 
-    @staticmethod
-    def reload_failed(problems: list[str]) -> None:
-        """Tell the operator and /metrics that a reload was refused."""
-        selfmetrics.record_reload(False)
-        for problem in problems:
-            published = problem.startswith("published")
-            message = "reload failed" if published else "reload failed, configuration unchanged"
-            log_config.error(message, extra={"fields": {"problem": problem}})
+    reload_failed = staticmethod(report_reload_failed)
 
     # -- WSGI -----------------------------------------------------------------
 
@@ -132,7 +102,7 @@ class ExporterApp:
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
-        adapter = self.url_map.bind_to_environ(request.environ)
+        adapter = URL_MAP.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match()
             return getattr(self, f"on_{endpoint}")(request, **values)
@@ -146,94 +116,33 @@ class ExporterApp:
     # -- endpoints ------------------------------------------------------------
 
     def on_probe(self, request: Request) -> Response:
-        state = self.state  # one consistent configuration for the whole probe
+        state = self.in_force.state  # one consistent configuration for the whole probe
         try:
-            module, provider, target, location = self._probe_request(state, request)
+            probe = parse_probe_request(state, request.args)
         except BadRequest as error:
             return text(str(error), status=400)
         timeout = probe_timeout(
-            module.timeout_seconds, request.environ.get(SCRAPE_TIMEOUT_ENVIRON), self.timeout_offset
+            probe.module.timeout_seconds,
+            request.environ.get(SCRAPE_TIMEOUT_ENVIRON),
+            self.timeout_offset,
         )
         probe_log = ProbeLog()
-        fallback = None
-        if module.fallback:
-            name = module.fallback
-            fallback = Route(
-                state.config.modules[name], state.providers[name], state.buckets.get(name)
-            )
+        cache = self.in_force.cache
         result, kept = run_with_fallback(
-            Route(module, provider, state.buckets.get(module.name)),
-            fallback,
-            target,
-            location,
+            probe.route,
+            probe.fallback,
+            probe.target,
+            probe.location,
             timeout,
             probe_log,
-            cache=lambda chosen: self.cache if chosen.cache_ttl_seconds > 0 else None,
+            cache=lambda chosen: cache if chosen.cache_ttl_seconds > 0 else None,
         )
-        outcome = "success" if result.failure is None else result.failure.reason.value
-        selfmetrics.observe_probe(module.name, outcome, result.duration_seconds)
-        fields = {
-            "module": module.name,
-            "target": target,
-            "outcome": outcome,
-            "duration_seconds": round(result.duration_seconds, 6),
-            "upstream_status": result.upstream_status_code,
-            "cache_hit": result.cache_hit,
-            "timeout_seconds": round(timeout, 3),
-        }
-        if result.failure is not None and result.failure.detail:
-            fields["detail"] = result.failure.detail
-        if result.stale and result.refresh_failure is not None:
-            refresh = result.refresh_failure
-            fields["stale_because"] = f"{refresh.reason.value}: {refresh.detail}"
-        if result.fallback and result.reading is not None:
-            fields["answered_by"] = module.fallback
-        missing = result.reading.missing if result.reading is not None else ""
-        partial = bool(missing)
-        if partial:
-            fields["missing"] = missing  # why: in this probe's own log
-        healthy = (
-            result.failure is None and not partial and not result.stale and not result.fallback
-        )
-        level = logging.INFO if healthy else logging.WARNING
-        probe_log.add(level, "probe finished", **fields)
-        log.log(level, "probe finished", extra={"fields": fields})
-        self._remember(module.name, target, outcome, result.duration_seconds, probe_log)
-
+        report_probe(probe, result, timeout, probe_log, self.history)
         if request.args.get("debug", "").lower() == "true":
-            return pages.debug_page(probe_log, result, module, state.config.secrets)
+            return pages.debug_page(probe_log, result, probe.module, state.config.secrets)
         response = probe_response(result, request, kept)
         response.headers["Cache-Control"] = "no-store"
         return response
-
-    def _probe_request(
-        self, state: ServingState, request: Request
-    ) -> tuple[ModuleConfig, Provider, str, Location]:
-        targets = request.args.getlist("target")
-        modules = request.args.getlist("module")
-        if len(targets) > 1:
-            raise BadRequest("target parameter given more than once")
-        if len(modules) > 1:
-            raise BadRequest("module parameter given more than once")
-        module_name = modules[0] if modules and modules[0] else DEFAULT_MODULE
-        module = state.config.modules.get(module_name)
-        if module is None:
-            # The name is not echoed: a reply must never help confirm a guessed secret.
-            known = ", ".join(sorted(state.config.modules))
-            raise BadRequest(f"unknown module (known: {known})")
-        target = targets[0] if targets else ""
-        try:
-            location = parse_target(target)
-        except TargetError as error:
-            raise BadRequest(f"bad target: {error}") from None
-        target = target.strip()
-        if not module.allows(target):
-            raise BadRequest(f"target not allowed by module {module_name}'s allowed_targets")
-        provider = state.providers[module_name]
-        unsupported = provider.unsupported(location)
-        if unsupported:
-            raise BadRequest(f"bad target for module {module_name}: {unsupported}")
-        return module, provider, target, location
 
     def on_metrics(self, request: Request) -> Response:
         return metrics_response(selfmetrics.exporter_registry(), request)
@@ -246,15 +155,6 @@ class ExporterApp:
             head = "reload failed: " if published else "reload failed, configuration unchanged: "
             return text(head + "; ".join(problems), 500)
         return text("OK")
-
-    def _remember(
-        self, module: str, target: str, outcome: str, duration: float, probe_log: ProbeLog
-    ) -> None:
-        """Keep the probe in the history; a history that fails must not fail the probe."""
-        try:
-            self.history.record(time.time(), module, target, outcome, duration, probe_log)
-        except Exception:
-            log_config.exception("could not record the probe in the history")
 
     def on_healthy(self, request: Request) -> Response:
         return text("OK")
