@@ -240,11 +240,9 @@ def reading_at(
     dew_point = step.dew_point
     if dew_point is None and humidity is not None:
         dew_point = dew_point_celsius(step.temperature, humidity)
-    found: list[ForecastStep] = []
-    for horizon in horizons:
-        index = steps.step_index(times, now + horizon.seconds, _SIX_HOURS)
-        if index is not None:
-            found.append(_forecast_step(series, index, horizon.label))
+    found, _ = steps.at_horizons(
+        times, horizons, now, _SIX_HOURS, lambda index, label: _forecast_step(series, index, label)
+    )
     return Reading(
         provider=MetNorway.name,
         temperature_celsius=step.temperature,

@@ -90,31 +90,26 @@ def parse_steps(
     def at(variable: str, index: int | None) -> float | None:
         return steps.value_at(hourly.get(variable), index)
 
-    found, beyond = [], []
-    for horizon in horizons:
-        index = steps.step_index(times, now + horizon.seconds, STEP_SECONDS)
-        if index is None:
-            beyond.append(horizon.label)
-            continue
+    def step(index: int, label: str) -> ForecastStep:
         following = steps.stamped_after(times, index, STEP_SECONDS)
-        found.append(
-            ForecastStep(
-                horizon=horizon.label,
-                temperature_celsius=at("temperature_2m", index),
-                apparent_temperature_celsius=at("apparent_temperature", index),
-                relative_humidity_ratio=units.fraction(at("relative_humidity_2m", index)),
-                precipitation_probability_ratio=units.fraction(
-                    at("precipitation_probability", following)
-                ),
-                precipitation_meters=units.metres(at("precipitation", following)),
-                window=STEP_WINDOW,
-                wind_speed_meters_per_second=wind(document, "hourly", at("wind_speed_10m", index)),
-                wind_gust_meters_per_second=wind(document, "hourly", at("wind_gusts_10m", index)),
-                cloud_cover_ratio=units.fraction(at("cloud_cover", index)),
-                uv_index=units.amount(at("uv_index", index)),
-                conditions=conditions(at("weather_code", index)),
-            )
+        return ForecastStep(
+            horizon=label,
+            temperature_celsius=at("temperature_2m", index),
+            apparent_temperature_celsius=at("apparent_temperature", index),
+            relative_humidity_ratio=units.fraction(at("relative_humidity_2m", index)),
+            precipitation_probability_ratio=units.fraction(
+                at("precipitation_probability", following)
+            ),
+            precipitation_meters=units.metres(at("precipitation", following)),
+            window=STEP_WINDOW,
+            wind_speed_meters_per_second=wind(document, "hourly", at("wind_speed_10m", index)),
+            wind_gust_meters_per_second=wind(document, "hourly", at("wind_gusts_10m", index)),
+            cloud_cover_ratio=units.fraction(at("cloud_cover", index)),
+            uv_index=units.amount(at("uv_index", index)),
+            conditions=conditions(at("weather_code", index)),
         )
+
+    found, beyond = steps.at_horizons(times, horizons, now, STEP_SECONDS, step)
     return tuple(found), beyond
 
 

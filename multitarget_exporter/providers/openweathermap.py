@@ -197,31 +197,27 @@ def parse_forecast(
         return "answer's steps have no dt"
     if not steps.ascending(times):
         return "answer's steps are not in time order"
-    found, beyond = [], []
-    for horizon in horizons:
-        index = steps.step_index(times, now + horizon.seconds, STEP_SECONDS)
-        if index is None:
-            beyond.append(horizon.label)
-            continue
+
+    def step(index: int, label: str) -> ForecastStep:
         entry = entries[index]
         # The sum for this step is stamped on the entry 3 h later; without one, unknown.
         following = steps.stamped_after(times, index, STEP_SECONDS)
         precipitation = None if following is None else _precipitation_over(entries[following])
-        found.append(
-            ForecastStep(
-                horizon=horizon.label,
-                temperature_celsius=number(entry, "main", "temp"),
-                apparent_temperature_celsius=number(entry, "main", "feels_like"),
-                relative_humidity_ratio=units.fraction(number(entry, "main", "humidity")),
-                precipitation_probability_ratio=units.probability(number(entry, "pop")),
-                precipitation_meters=precipitation,
-                window=STEP_WINDOW,
-                wind_speed_meters_per_second=number(entry, "wind", "speed"),
-                wind_gust_meters_per_second=number(entry, "wind", "gust"),
-                cloud_cover_ratio=units.fraction(number(entry, "clouds", "all")),
-                conditions=_conditions(entry),
-            )
+        return ForecastStep(
+            horizon=label,
+            temperature_celsius=number(entry, "main", "temp"),
+            apparent_temperature_celsius=number(entry, "main", "feels_like"),
+            relative_humidity_ratio=units.fraction(number(entry, "main", "humidity")),
+            precipitation_probability_ratio=units.probability(number(entry, "pop")),
+            precipitation_meters=precipitation,
+            window=STEP_WINDOW,
+            wind_speed_meters_per_second=number(entry, "wind", "speed"),
+            wind_gust_meters_per_second=number(entry, "wind", "gust"),
+            cloud_cover_ratio=units.fraction(number(entry, "clouds", "all")),
+            conditions=_conditions(entry),
         )
+
+    found, beyond = steps.at_horizons(times, horizons, now, STEP_SECONDS, step)
     return tuple(found), beyond
 
 

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from multitarget_exporter.config.modules import Horizon
+
+Step = TypeVar("Step")
 
 SECONDS_PER_DAY = 86400.0
 _SHORTEST_DAY = 23 * 3600.0  # the day clocks go forward
@@ -67,6 +72,26 @@ def step_index(
         if start <= at < end:
             return index
     return None
+
+
+def at_horizons(
+    times: Sequence[float | None],
+    horizons: Sequence[Horizon],
+    now: float,
+    length_seconds: float,
+    make: Callable[[int, str], Step],
+) -> tuple[list[Step], list[str]]:
+    """One step per horizon whose moment (`now` + H) falls in a step, made by
+    `make(index, label)`, and the labels of the horizons that fall in none."""
+    found: list[Step] = []
+    beyond: list[str] = []
+    for horizon in horizons:
+        index = step_index(times, now + horizon.seconds, length_seconds)
+        if index is None:
+            beyond.append(horizon.label)
+        else:
+            found.append(make(index, horizon.label))
+    return found, beyond
 
 
 def ascending(times: Sequence[float | None]) -> bool:
