@@ -12,12 +12,20 @@ import unicodedata
 from dataclasses import dataclass
 
 MAX_TARGET_LENGTH = 256
+# Decimals of a point asked of the national services (MET Norway's and the NWS's terms
+# allow at most 4, about 11 m): nearby targets round to one point, and share its answers.
+POINT_DECIMALS = 4
 
 _COORDINATES = re.compile(r"([+-]?\d{1,3}(?:\.\d+)?)\s*,\s*([+-]?\d{1,3}(?:\.\d+)?)")
 _PREFIX = re.compile(r"([A-Za-z][A-Za-z_]*):(.*)", re.DOTALL)
 _CITY_ID = re.compile(r"\d{1,12}")
 _ZIP_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z -]{0,15}")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
+
+
+def rounded(value: float) -> float:
+    """A coordinate to `POINT_DECIMALS` (-0.0 is 0.0: one point, one key)."""
+    return round(value, POINT_DECIMALS) + 0.0
 
 
 class TargetError(ValueError):

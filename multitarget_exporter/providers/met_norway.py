@@ -38,13 +38,18 @@ from multitarget_exporter.model.reading import (
     Reading,
     dew_point_celsius,
 )
-from multitarget_exporter.model.targets import CityId, Location
+from multitarget_exporter.model.targets import POINT_DECIMALS, CityId, Location, rounded
 from multitarget_exporter.providers import met_symbols, steps
 from multitarget_exporter.providers.geocoding import Geocoder, Place
 from multitarget_exporter.runtime.perprocess import PerProcess
 from multitarget_exporter.upstream import client as upstream
 from multitarget_exporter.upstream.answers import decode_json, invalid, number, status_failure, text
-from multitarget_exporter.upstream.revalidation import MemoryValidators, Validated, Validators
+from multitarget_exporter.upstream.revalidation import (
+    MemoryValidators,
+    Validated,
+    Validators,
+    kept_or_claimed,
+)
 from multitarget_exporter.upstream.singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -54,7 +59,6 @@ if TYPE_CHECKING:
 
 log_operator = logging.getLogger("multitarget_exporter")
 
-DECIMALS = 4  # the most MET Norway's terms allow
 MAX_STEPS = 120  # about ten days: hourly, then 6-hourly
 # Steps kept of an answer: from a little before it came to the longest horizon's step.
 KEEP_BEFORE_SECONDS = 12 * 3600.0
@@ -62,7 +66,6 @@ KEEP_AFTER_SECONDS = 126 * 3600.0
 # However far an answer's Expires lies, its point is asked again after this at the latest.
 LONGEST_FRESHNESS_SECONDS = 12 * 3600.0
 _HOUR, _SIX_HOURS = 3600.0, 6 * 3600.0
-_POLL_SECONDS = 0.05
 # One request per point at a time in this process, whichever module asks (the key names
 # the base URL too); across processes, a claim in the shared store.
 _Shared = tuple[Validated | None, int, "ProbeResult | None"]
@@ -106,11 +109,6 @@ _INSTANT = (
     ("dew_point", "dew_point_temperature"),
     ("uv_clear_sky", "ultraviolet_index_clear_sky"),
 )
-
-
-def rounded(value: float) -> float:
-    """A coordinate to MET Norway's 4 decimals (-0.0 is 0.0: one point, one key)."""
-    return round(value, DECIMALS) + 0.0
 
 
 def http_time(value: str | None) -> float | None:
@@ -338,7 +336,7 @@ class MetNorway:
         return None
 
     def _key(self, latitude: float, longitude: float) -> str:
-        return f"{self._base_url}|{latitude:.{DECIMALS}f},{longitude:.{DECIMALS}f}"
+        return f"{self._base_url}|{latitude:.{POINT_DECIMALS}f},{longitude:.{POINT_DECIMALS}f}"
 
     def stored(self, location: Location) -> ProbeResult | None:
         """A reading from the point's kept answer while it is fresh: no call at all."""
@@ -377,18 +375,14 @@ class MetNorway:
     ) -> tuple[Validated | None, int, ProbeResult | None]:
         """The point's answer: kept and fresh (status 0: no call), or asked for, with a claim
         across processes so that only one asks; or the failed ProbeResult."""
-        claimed = False
-        while True:
-            kept = self._validators.get(key)
-            if kept is not None and time.time() < kept.expires_at:
-                log.debug("answer kept for this point", expires_at=kept.expires_at)
-                return kept, 0, None
-            if claimed or self._validators.claim(key, max(deadline.remaining(), 1.0)):
-                break
-            if deadline.remaining() <= _POLL_SECONDS:
-                failure = Failure(FailureReason.TIMEOUT, "another process is asking for this point")
-                return None, 0, ProbeResult(None, failure)
-            time.sleep(_POLL_SECONDS)  # another process is asking: its answer is coming
+        got = kept_or_claimed(self._validators, key, lambda k: time.time() < k.expires_at, deadline)
+        if got is None:
+            failure = Failure(FailureReason.TIMEOUT, "another process is asking for this point")
+            return None, 0, ProbeResult(None, failure)
+        kept, ask = got
+        if not ask and kept is not None:
+            log.debug("answer kept for this point", expires_at=kept.expires_at)
+            return kept, 0, None
         try:
             return self._ask(key, kept, latitude, longitude, deadline, log)
         finally:

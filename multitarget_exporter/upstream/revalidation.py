@@ -9,13 +9,18 @@ memory, or Redis (rediscache.RedisValidators) for every worker and replica.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from multitarget_exporter.model.deadline import Deadline
 from multitarget_exporter.upstream.store import ExpiringStore
 
 # Answers kept in one process's memory (MET Norway's: about 36 KiB each).
 MAX_KEPT_ANSWERS = 2000
+# How often a process waiting for another's answer looks for it.
+POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +67,23 @@ class MemoryValidators:
 
     def release(self, key: str) -> None:
         pass
+
+
+def kept_or_claimed(
+    validators: Validators, key: str, fresh: Callable[[Validated], bool], deadline: Deadline
+) -> tuple[Validated | None, bool] | None:
+    """The answer kept for `key` and whether this process must ask for a new one.
+
+    `(kept, False)`: `kept` is fresh, no call. `(kept or None, True)`: this process
+    holds the claim on `key` (across processes: one asks while the others wait for its
+    answer) and must ask, then `release` it. None: the deadline passed while another
+    process was asking."""
+    while True:
+        kept = validators.get(key)
+        if kept is not None and fresh(kept):
+            return kept, False
+        if validators.claim(key, max(deadline.remaining(), 1.0)):
+            return kept, True
+        if deadline.remaining() <= POLL_SECONDS:
+            return None
+        time.sleep(POLL_SECONDS)  # another process is asking: its answer is coming
