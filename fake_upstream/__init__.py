@@ -1,4 +1,5 @@
-"""A fake OpenWeatherMap, Open-Meteo and MET Norway for tests, benchmarks and demos.
+"""A fake OpenWeatherMap, Open-Meteo and MET Norway (Locationforecast and MetAlerts), US
+National Weather Service and Bright Sky for tests, benchmarks and demos.
 
 python -m fake_upstream --port 8080
 """

@@ -25,7 +25,12 @@ from fake_upstream.server import (
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fake_upstream",
-        description="A fake OpenWeatherMap, Open-Meteo and MET Norway on loopback, with faults.",
+        description="A fake OpenWeatherMap, Open-Meteo and MET Norway on loopback, with faults;"
+        " also the national services of warnings and station observations: the US NWS"
+        " (api.weather.gov), MET Norway's MetAlerts and Bright Sky (DWD).",
+        epilog="Control API under /_fake/: requests, reset, faults, met, stations, alerts"
+        " (see fake_upstream/server.py; warning scenarios in alerts.py, stations in nws.py"
+        " and bright_sky.py).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")

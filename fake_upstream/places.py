@@ -15,6 +15,7 @@ sunset come from the same sun, except where a place is in polar night.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import time
@@ -186,6 +187,49 @@ class World:
         latitude, longitude = coordinates
         seed = round(abs(latitude) * 1000 + abs(longitude) * 100)
         return Site(latitude, longitude, 0, 0.0, self.at_sea, {}, seed)
+
+
+# -- the national services' areas (NWS, MET Norway, DWD) ---------------------------------
+
+# Boxes (south, north, west, east) in degrees. They are rough and overlap the
+# neighbours a little (the German box holds Zurich and Innsbruck, the Norwegian one
+# parts of Sweden and Finland): enough for a fake that must say "outside" somewhere.
+AREAS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
+    "us": (
+        (24.4, 49.4, -125.0, -66.9),  # the contiguous states
+        (51.0, 71.5, -180.0, -129.9),  # Alaska (the Aleutians west of 180 left out)
+        (18.9, 22.3, -160.3, -154.8),  # Hawaii
+    ),
+    "norway": ((57.9, 71.3, 4.5, 31.2),),
+    "germany": ((47.2, 55.1, 5.8, 15.1),),
+}
+
+
+def in_area(area: str, latitude: float, longitude: float) -> bool:
+    """Whether a point lies in one of `AREAS[area]`'s boxes (edges included)."""
+    return any(
+        south <= latitude <= north and west <= longitude <= east
+        for south, north, west, east in AREAS[area]
+    )
+
+
+def stable_hash(*parts: object) -> int:
+    """A hash that is the same in every process (Python's own `hash` of a str is not)."""
+    digest = hashlib.sha1("|".join(map(str, parts)).encode(), usedforsecurity=False)
+    return int.from_bytes(digest.digest()[:8], "big")
+
+
+def great_circle_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Metres between two points on a sphere of the Earth's mean radius."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlam = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlam / 2) ** 2
+    return 2 * 6_371_008.8 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def site_at(world: World, latitude: float, longitude: float) -> Site:
+    """The model's site for any point: the known place there, else a point at sea."""
+    return world.site(world.nearest(latitude, longitude), (latitude, longitude))
 
 
 # -- the sun ------------------------------------------------------------------------

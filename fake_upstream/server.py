@@ -1,11 +1,18 @@
-"""A fake OpenWeatherMap, Open-Meteo and MET Norway on loopback, with injectable faults.
+"""A fake OpenWeatherMap, Open-Meteo, MET Norway, NWS, MetAlerts and Bright Sky on loopback,
+with injectable faults.
 
 Serves the upstreams' paths from `data/places.json` and its weather model:
 OpenWeatherMap's `/data/2.5/weather`, `/data/2.5/forecast` (5 days, 3-hour steps),
 `/data/2.5/air_pollution`, `/geo/1.0/direct` and `/geo/1.0/zip`; Open-Meteo's
 `/v1/forecast`, `/v1/air-quality` (another host in reality) and `/v1/search`; MET
-Norway's `/weatherapi/locationforecast/2.0/complete` and `/compact` (see met_norway.py).
-It counts every request it receives, and answers a small control API under `/_fake/`:
+Norway's `/weatherapi/locationforecast/2.0/complete` and `/compact` (see met_norway.py);
+and the national services of warnings and station observations: the US National Weather
+Service's `/points/LAT,LON`, `/gridpoints/WFO/X,Y/stations`,
+`/stations/ID/observations/latest` and `/alerts/active?point=LAT,LON` (nws.py), MET
+Norway's MetAlerts `/weatherapi/metalerts/2.0/current.json` (metalerts.py) and Bright
+Sky's `/alerts` and `/current_weather` (bright_sky.py), with the warning scenarios of
+alerts.py. It counts every request it receives, and answers a small control API under
+`/_fake/`:
 
     GET    /_fake/requests   counts by path, the same weighted as Open-Meteo counts them
                              (`weighted`, see open_meteo.py: max(1, variables / 10 *
@@ -19,9 +26,28 @@ It counts every request it receives, and answers a small control API under `/_fa
     GET    /_fake/met        MET Norway's cache settings: {"expires_seconds": 1800,
                              "update_seconds": 3600}
     POST   /_fake/met        change them (either or both), from the next request on
+    POST   /_fake/stations   one station's behaviour: {"id": "KABC", "age_seconds": 10800,
+                             "nulls": ["temperature"], "rejected": ["windSpeed"]} (NWS; a
+                             DWD id, five digits, takes age_seconds and nulls; see nws.py)
+    POST   /_fake/alerts     one point's warnings for one source (see alerts.py):
+                             {"source": "nws", "match": "35.1,-106.6", "alerts": [...]}
 
 A rule's `match` is compared, ignoring case, with what the request names: the
-`q`, `id`, `zip` or `name` parameter, or `lat,lon` as sent; `*` matches all.
+`q`, `id`, `zip`, `name`, `point`, `dwd_station_id` or `wmo_station_id` parameter, or
+`lat,lon` as sent; on NWS's parametrised paths the `LAT,LON` of `/points/LAT,LON`, the
+station id of `/stations/ID/...`, or `WFO/X,Y` of `/gridpoints/WFO/X,Y/stations`; `*`
+matches all. A rule's `path` is the request's path, or for those NWS paths one of their
+fixed prefixes (`/points`, `/stations`, `/gridpoints`, or longer: `/stations/KABC`).
+
+The national services' counts are under `national` in `/_fake/requests`: requests per
+kind (`nws_points`, `nws_stations`, `nws_observations`, `nws_alerts`, `metalerts`,
+`brightsky_alerts`, `brightsky_current`), `metalerts_early` (a MetAlerts request for a
+lat,lon as sent less than 600 s after the previous one for it), `long_coordinates`
+(more than 4 decimals), `nws_forbidden` and `metalerts_forbidden` (403s for a
+User-Agent without a contact, the check MET Norway's Locationforecast uses), and
+`by_point`: per path and point as sent (`/points/35.1,-106.6`,
+`/alerts/active?point=35.1,-106.6`, `/alerts?lat=53.55&lon=9.99`, ...). Their
+`rate_limited` 429s carry `Retry-After` (the rule's `delay`, rounded up, else 60).
 
 MET Norway's path behaves as the service does. Every forecast carries `Expires` (now +
 `expires_seconds`) and `Last-Modified` (the last multiple of `update_seconds`: when the
@@ -38,6 +64,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import socket
 import struct
 import sys
@@ -47,9 +74,11 @@ from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from fake_upstream import met_norway, open_meteo, places
+from fake_upstream import alerts as warnings
+from fake_upstream import bright_sky, met_norway, metalerts, nws, open_meteo, places
+from fake_upstream.alerts import Answer
 from fake_upstream.places import Place, World
 
 FAULTS = (
@@ -108,6 +137,28 @@ _MET_ERRORS = {
     "unauthorized": (403, "text/html", met_norway.FORBIDDEN_PAGE),
     "rate_limited": (429, "text/html", met_norway.THROTTLED_PAGE),
 }
+# Bright Sky's words for them: {"detail": ...} (NWS's are problem+json, see nws.py).
+_BRIGHT_SKY_ERRORS = {
+    "json_500": (500, "Internal Server Error"),
+    "json_503": (503, "Service Unavailable"),
+    "bad_request": (400, "Invalid lat/lon"),
+    "unauthorized": (403, "Forbidden"),
+    "not_found": (404, "No sources match your criteria"),
+    "rate_limited": (429, "Too Many Requests"),
+}
+NATIONAL_COUNTS = (
+    "nws_points",
+    "nws_stations",
+    "nws_observations",
+    "nws_alerts",
+    "metalerts",
+    "metalerts_early",
+    "brightsky_alerts",
+    "brightsky_current",
+    "long_coordinates",
+    "nws_forbidden",
+    "metalerts_forbidden",
+)
 DEFAULT_API_KEY = "fake-upstream-key"
 # MET Norway's answers expire 30 minutes after they are sent (Expires - Date on the
 # service, docs.api.met.no GettingStarted); its Nordic forecasts are updated hourly.
@@ -128,9 +179,37 @@ class FaultRule:
     delay: float | None = None
 
     def applies(self, path: str, subject: str) -> bool:
-        if self.path and self.path != path:
+        if self.path and self.path != path and not _within(self.path, path):
             return False
         return self.match == "*" or self.match.casefold() == subject.casefold()
+
+
+def _within(prefix: str, path: str) -> bool:
+    """Whether `prefix` names a parametrised NWS path by its fixed part (`/points` for
+    `/points/35.1,-106.6`). Other paths are matched exactly: `/alerts` is not
+    `/alerts/active`."""
+    return nws.subject(path) is not None and path.startswith(prefix.rstrip("/") + "/")
+
+
+def _national_counter(path: str) -> str:
+    if path == nws.ALERTS_PATH:
+        return "nws_alerts"
+    if path == metalerts.PATH:
+        return "metalerts"
+    if path in bright_sky.PATHS:
+        return "brightsky_" + path.strip("/").partition("_")[0]
+    return {"/points": "nws_points", "/gridpoints": "nws_stations"}.get(
+        "/" + path.split("/")[1], "nws_observations"
+    )
+
+
+def _coordinates(path: str, query: dict[str, str]) -> list[str]:
+    """The coordinates a national request names, as sent."""
+    named = [query[key] for key in ("lat", "lon") if key in query]
+    point = query.get("point", "")
+    if path.startswith("/points/"):
+        point = nws.subject(path) or ""
+    return named + point.split(",") if point else named
 
 
 class FakeState:
@@ -160,6 +239,12 @@ class FakeState:
         self.connections = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=_LOG_LIMIT)
         self.rules: list[FaultRule] = []
+        self.national_counts: Counter[str] = Counter()
+        self.national_points: Counter[str] = Counter()
+        self.metalerts_last: dict[str, float] = {}  # lat,lon as sent -> its last request
+        self.nws_stations: dict[str, nws.Behaviour] = {}
+        self.dwd_stations: dict[str, bright_sky.Behaviour] = {}
+        self.alerts: warnings.Overrides = {}
 
     def record(self, path: str, query: dict[str, str], headers: dict[str, str]) -> None:
         with self.lock:
@@ -177,6 +262,22 @@ class FakeState:
                 self.met_counts["early"] += 1
             if any(met_norway.decimals(query.get(k, "")) > 4 for k in ("lat", "lon")):
                 self.met_counts["long_coordinates"] += 1
+
+    def national_arrived(self, path: str, query: dict[str, str], now: float) -> None:
+        """Count a request to a national service: by kind, by point, and its breaches."""
+        keys = ("point", "lat", "lon", "dwd_station_id", "wmo_station_id")
+        named = [f"{key}={query[key]}" for key in keys if key in query]
+        with self.lock:
+            self.national_counts[_national_counter(path)] += 1
+            self.national_points[f"{path}?{'&'.join(named)}" if named else path] += 1
+            if any(met_norway.decimals(text) > 4 for text in _coordinates(path, query)):
+                self.national_counts["long_coordinates"] += 1
+            if path == metalerts.PATH and ("lat" in query or "lon" in query):
+                point = f"{query.get('lat', '')},{query.get('lon', '')}"
+                last = self.metalerts_last.get(point)
+                if last is not None and now - last < metalerts.MIN_INTERVAL:
+                    self.national_counts["metalerts_early"] += 1
+                self.metalerts_last[point] = now
 
     def met_times(self, query: dict[str, str], now: float) -> tuple[int, float]:
         """Expires and Last-Modified for an answer now, remembering the Expires given."""
@@ -211,6 +312,10 @@ class FakeState:
                     key: self.met_counts[key]
                     for key in ("early", "long_coordinates", "not_modified", "forbidden")
                 },
+                "national": {
+                    **{key: self.national_counts[key] for key in NATIONAL_COUNTS},
+                    "by_point": dict(self.national_points),
+                },
             }
 
     def reset(self) -> None:
@@ -223,10 +328,19 @@ class FakeState:
             self.met_counts.clear()
             self.met_expires.clear()
             self.met_settings = dict(self.met_defaults)
+            self.national_counts.clear()
+            self.national_points.clear()
+            self.metalerts_last.clear()
+            self.nws_stations.clear()
+            self.dwd_stations.clear()
+            self.alerts.clear()
 
 
-def _subject(query: dict[str, str]) -> str:
-    for key in ("q", "id", "zip", "name"):
+def _subject(query: dict[str, str], path: str = "") -> str:
+    named = nws.subject(path)
+    if named is not None:
+        return named
+    for key in ("q", "id", "zip", "name", "point", "dwd_station_id", "wmo_station_id"):
         if key in query:
             return query[key]
     if "lat" in query or "lon" in query:
@@ -261,6 +375,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     _open_meteo = False  # set per request: answer faults in Open-Meteo's words,
     _met = False  # or in MET Norway's
+    _national: str | None = None  # or in NWS's, MetAlerts' ("metalerts") or Bright Sky's
     server: FakeServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read counts
@@ -313,6 +428,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(200, {"ok": True})
         if path == "/_fake/met" and method in ("GET", "POST"):
             return self._met_settings(method == "POST")
+        if method == "POST" and path == "/_fake/stations":
+            return self._station_setting()
+        if method == "POST" and path == "/_fake/alerts":
+            return self._alerts_setting()
         if method == "POST" and path == "/_fake/faults":
             length = int(self.headers.get("Content-Length") or 0)
             try:
@@ -345,6 +464,47 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             return self._json(200, dict(state.met_settings))
 
+    def _read_json(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(min(length, 1 << 20)) or b"{}")
+
+    def _station_setting(self) -> None:
+        state = self.server.state
+        try:
+            document = self._read_json()
+            identifier = document.get("id") if isinstance(document, dict) else None
+            if not isinstance(identifier, str):
+                raise ValueError('{"id": "KABC", ...}: a station id, please')
+            if nws.station(identifier) is not None:
+                found = nws.station(identifier)
+                assert found is not None
+                behaviour = nws.behaviour_from(document)
+                with state.lock:
+                    state.nws_stations[found.identifier] = behaviour
+                return self._json(200, {"ok": True, "service": "nws", "id": found.identifier})
+            if bright_sky.station(identifier) is not None:
+                dwd = bright_sky.behaviour_from(document)
+                with state.lock:
+                    state.dwd_stations[identifier] = dwd
+                return self._json(200, {"ok": True, "service": "dwd", "id": identifier})
+        except (TypeError, ValueError, AttributeError) as error:
+            return self._json(400, {"error": str(error)})
+        return self._json(404, {"error": f"no such station {identifier!r}"})
+
+    def _alerts_setting(self) -> None:
+        state = self.server.state
+        try:
+            source, match, listed = warnings.parse_setting(self._read_json(), time.time())
+        except ValueError as error:
+            return self._json(400, {"error": str(error)})
+        with state.lock:
+            if listed is None:
+                state.alerts.pop((source, match), None)
+            else:
+                state.alerts[(source, match)] = listed
+        count = None if listed is None else len(listed)
+        return self._json(200, {"ok": True, "source": source, "match": match, "alerts": count})
+
     def do_POST(self) -> None:
         self._control("POST", urlsplit(self.path).path)
 
@@ -362,8 +522,21 @@ class Handler(BaseHTTPRequestHandler):
         state.record(url.path, query, {k: v for k, v in self.headers.items()})
         # Per request: a kept-alive connection may ask one upstream, then another.
         self._open_meteo, self._met = url.path.startswith("/v1/"), url.path in met_norway.PATHS
+        path = unquote(url.path)
+        self._national = (
+            "nws"
+            if nws.serves(path)
+            else "metalerts"
+            if path == metalerts.PATH
+            else "brightsky"
+            if path in bright_sky.PATHS
+            else None
+        )
         if self._met:
             return self._met_forecast(url.path, query)
+        if self._national:
+            self._met = self._national == "metalerts"  # MET Norway's words for its faults
+            return self._national_answer(path, query)
         routes = {
             "/data/2.5/weather": self._owm_weather,
             "/data/2.5/forecast": self._owm_forecast,
@@ -386,7 +559,7 @@ class Handler(BaseHTTPRequestHandler):
                     "https://openweathermap.org/faq#error401 for more info.",
                 },
             )
-        rule = state.take_fault(url.path, _subject(query))
+        rule = state.take_fault(url.path, _subject(query, url.path))
         if rule is not None and self._fault_before(rule):
             return None
         status, document = route(query)
@@ -411,7 +584,7 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.met_counts["forbidden"] += 1
             return self._send(403, met_norway.FORBIDDEN_PAGE, "text/html")
-        rule = state.take_fault(path, _subject(query))
+        rule = state.take_fault(path, _subject(query, path))
         if rule is not None and self._fault_before(rule):
             return None
         point = met_norway.check(query)
@@ -450,6 +623,79 @@ class Handler(BaseHTTPRequestHandler):
         self._send(203 if fault == "deprecated" else 200, body, content_type, headers)
         return None
 
+    def _base(self) -> str:
+        """The scheme and host the client asked, for URLs in answers that lead back here."""
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        return f"http://{host}"
+
+    def _national_answer(self, path: str, query: dict[str, str]) -> None:
+        """NWS, MetAlerts and Bright Sky: identification, faults, the answer, gzip."""
+        state, now, service = self.server.state, time.time(), self._national
+        state.national_arrived(path, query, now)
+        if service != "brightsky" and not met_norway.identifies(self.headers.get("User-Agent")):
+            with state.lock:
+                state.national_counts[f"{service}_forbidden"] += 1
+            if service == "nws":
+                return self._answer(nws.forbidden(self._base()))
+            return self._send(403, met_norway.FORBIDDEN_PAGE, "text/html")
+        rule = state.take_fault(path, _subject(query, path))
+        if rule is not None and self._fault_before(rule):
+            return None
+        with state.lock:
+            overrides = dict(state.alerts)
+            nws_stations, dwd_stations = dict(state.nws_stations), dict(state.dwd_stations)
+        if service == "nws":
+            answer = nws.respond(
+                path,
+                query,
+                world=state.world,
+                base=self._base(),
+                now=now,
+                behaviours=nws_stations,
+                overrides=overrides,
+            )
+        elif service == "metalerts":
+            answer = metalerts.respond(query, base=self._base(), now=now, overrides=overrides)
+        else:
+            answer = bright_sky.respond(
+                path,
+                query,
+                world=state.world,
+                now=now,
+                behaviours=dwd_stations,
+                overrides=overrides,
+            )
+        fault = rule.fault if rule is not None else None
+        if fault in ("nulls", "no_temperature"):
+            nulls = nws.with_nulls if service == "nws" else bright_sky.with_nulls
+            answer.body = nulls(answer.body, keep_temperature=fault == "nulls")
+        body = answer.body
+        if not isinstance(body, bytes):
+            body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if fault == "partial":  # the service's own answer, cut off halfway
+            return self._send(200, body[: len(body) // 2], answer.content_type)
+        if rule is not None and rule.fault in ("trickle", "trickle_headers"):
+            return self._trickle(body, rule.delay or 0.2, headers_too=rule.fault != "trickle")
+        headers = {**answer.headers, "Vary": "Accept, Accept-Encoding"}
+        if _accepts_gzip(self.headers.get("Accept-Encoding", "")):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        content_type = "text/html" if fault == "wrong_content_type" else answer.content_type
+        self._send(answer.status, body, content_type, headers)
+        return None
+
+    def _answer(self, answer: Answer, headers: dict[str, str] | None = None) -> None:
+        body = answer.body
+        if not isinstance(body, bytes):
+            body = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self._send(answer.status, body, answer.content_type, {**answer.headers, **(headers or {})})
+
+    @staticmethod
+    def _retry_after(rule: FaultRule) -> dict[str, str]:
+        if rule.fault != "rate_limited":
+            return {}
+        return {"Retry-After": str(math.ceil(rule.delay)) if rule.delay else "60"}
+
     def _fault_before(self, rule: FaultRule) -> bool:
         """Act out a fault that replaces the answer; False where the answer goes on."""
         fault, state = rule.fault, self.server.state
@@ -467,9 +713,18 @@ class Handler(BaseHTTPRequestHandler):
                 b"<h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
             )
             self._send(502, page, "text/html")
+        elif self._national == "nws" and fault in nws.FAULT_PROBLEMS:
+            problem = nws.problem(*nws.FAULT_PROBLEMS[fault], self._base())
+            self._answer(problem, self._retry_after(rule))
+        elif self._national == "brightsky" and fault in _BRIGHT_SKY_ERRORS:
+            status, detail = _BRIGHT_SKY_ERRORS[fault]
+            body = json.dumps({"detail": detail}).encode()
+            self._send(status, body, headers=self._retry_after(rule))
         elif self._met and fault in _MET_ERRORS:
             status, content_type, body = _MET_ERRORS[fault]
-            self._send(status, body, content_type)
+            self._send(
+                status, body, content_type, self._retry_after(rule) if self._national else None
+            )
         elif self._open_meteo and fault in _OPEN_METEO_ERRORS:
             status, reason = _OPEN_METEO_ERRORS[fault]
             self._json(status, {"error": True, "reason": reason})
@@ -501,6 +756,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, b"<<<this is not json>>>")
         elif fault == "empty":
             self._send(200, b"")
+        elif fault == "partial" and self._national:
+            return False  # cut from the service's own answer
         elif fault == "partial":
             self._send(200, b'{"coord":{"lon":10.99,"lat":44.34},"weather":[{"id":501,"main":"Ra')
         elif fault == "error_in_body":
