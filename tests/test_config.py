@@ -369,3 +369,63 @@ def test_cache_validation_errors(cache, problem):
     with pytest.raises(ConfigError) as caught:
         parse(f"modules: {{m: {{provider: openweathermap}}}}\ncache: {cache}\n")
     assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems
+
+
+def test_warnings_keys_on_any_provider_in_the_order_listed():
+    config = parse("""
+modules:
+  owm:
+    provider: openweathermap
+    api_key: k
+    warnings: [dwd, nws, met_norway]
+    warnings_ttl: 2m
+    contact: ops@example.com
+    warnings_urls: {nws: "http://127.0.0.1:9/", met_norway: "http://127.0.0.1:8"}
+""")
+    sources = config.modules["owm"].warnings
+    assert [(s.name, s.base_url, s.ttl_seconds) for s in sources] == [
+        ("dwd", "https://api.brightsky.dev", 120.0),
+        ("nws", "http://127.0.0.1:9", 120.0),
+        # MET Norway bans clients that ask more often than every 10 minutes.
+        ("met_norway", "http://127.0.0.1:8", 600.0),
+    ]
+    view = config.redacted()["modules"]["owm"]
+    assert view["warnings"] == ["dwd", "nws", "met_norway"]
+    assert view["warnings_ttl"] == "2m"
+
+
+def test_a_dwd_only_module_needs_no_contact_and_warnings_ttl_defaults_to_ten_minutes():
+    module = parse("modules: {m: {provider: open_meteo, warnings: [dwd]}}").modules["m"]
+    assert [(s.name, s.ttl_seconds) for s in module.warnings] == [("dwd", 600.0)]
+    assert module.contact == ""
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ("warnings: [nws, hko]", "modules.m.warnings[1]: 'hko' is not one of nws, dwd, met_norway"),
+        ("warnings: [dwd, dwd]", "modules.m.warnings[1]: 'dwd' is listed twice"),
+        ("warnings: dwd", "modules.m.warnings: must be a list of at most 3"),
+        ("{warnings: [dwd], warnings_ttl: 0}", "modules.m.warnings_ttl: must be between"),
+        ("{warnings: [dwd], warnings_ttl: -5m}", "modules.m.warnings_ttl:"),
+        ("warnings: [nws]", "modules.m.contact: required for nws"),
+        ("warnings: [dwd, met_norway]", "modules.m.contact: required for met_norway"),
+        ("warnings_ttl: 10m", "modules.m.warnings_ttl: needs warnings"),
+        ("{warnings: [dwd], warnings_urls: {dwd: ftp://x}}", "modules.m.warnings_urls.dwd:"),
+        (
+            "{warnings: [dwd], warnings_urls: {xyz: http://x}}",
+            "modules.m.warnings_urls.xyz: unknown key",
+        ),
+        ('{warnings: [dwd], contact: "a\\nb"}', "modules.m.contact: must be 3 to 200"),
+    ],
+)
+def test_bad_warnings_settings_are_start_up_errors_naming_the_key(settings, problem):
+    text = "modules:\n  m:\n    provider: open_meteo\n"
+    if settings.startswith("{"):
+        for key, value in yaml.safe_load(settings).items():
+            text += f"    {key}: {yaml.safe_dump(value, default_flow_style=True).strip()}\n"
+    else:
+        text += f"    {settings}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    assert any(p.startswith(problem) for p in caught.value.problems), caught.value.problems

@@ -201,7 +201,8 @@ def test_contact_on_another_provider_is_an_error_and_a_good_module_loads():
     with pytest.raises(ConfigError) as caught:
         parse_config({"modules": {"m": {"provider": "open_meteo", "contact": "a@b.example"}}})
     assert caught.value.problems == [
-        "modules.m.contact: the open_meteo provider does not use a contact"
+        "modules.m.contact: the open_meteo provider does not use a contact, "
+        "and no warnings are listed"
     ]
     config = parse_config({"modules": {"yr": {"provider": "met_norway", "contact": "a@b.example"}}})
     yr = config.modules["yr"]

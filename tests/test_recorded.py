@@ -78,6 +78,14 @@ def test_every_recording_is_covered_here():
         "owm_geo_direct_pyowm_london.json",
         "owm_geo_zip_cltjared_28105_us.json",
         "owm_geo_zip_rails_stimulus_33760.json",
+        # Warnings: one test each in tests/test_warnings_parsing.py.
+        "nws_alerts_nwsalerts_phoenix.json",
+        "nws_alerts_pynws_zone_orz004.json",
+        "metalerts_docs_ana_sira_obrestad.json",
+        "metalerts_wictk_maloy_fedje.json",
+        "brightsky_alerts_weewx_weiherhammer_rain.json",
+        "brightsky_alerts_weewx_weiherhammer_heat.json",
+        "brightsky_alerts_weewx_weiherhammer_empty.json",
     }
     assert names <= covered, names - covered
 

@@ -189,6 +189,24 @@ class Fields:
             return default
         return value
 
+    def names(self, key: str, choices: tuple[str, ...]) -> tuple[str, ...]:
+        """A list of distinct names from `choices`, in the order given (absent: empty)."""
+        value = self.raw.get(key)
+        if value is None:
+            return ()
+        if not isinstance(value, list) or len(value) > len(choices):
+            self.problem(key, f"must be a list of at most {len(choices)} of {', '.join(choices)}")
+            return ()
+        chosen: list[str] = []
+        for index, name in enumerate(value):
+            if name not in choices:
+                self.problem(f"{key}[{index}]", f"{name!r} is not one of {', '.join(choices)}")
+            elif name in chosen:
+                self.problem(f"{key}[{index}]", f"{name!r} is listed twice")
+            else:
+                chosen.append(name)
+        return tuple(chosen)
+
     def rate(self, key: str) -> RateLimit | None:
         value = self.raw.get(key)
         if value is None or value == "":

@@ -17,7 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from multitarget_exporter.config.fields import Fields, format_duration
 from multitarget_exporter.config.files import ConfigError, parse_yaml, read_yaml
-from multitarget_exporter.config.provider_kinds import KINDS, OPEN_METEO, OPENWEATHERMAP
+from multitarget_exporter.config.provider_kinds import (
+    KINDS,
+    OPEN_METEO,
+    OPENWEATHERMAP,
+    WARNING_SOURCES,
+)
 from multitarget_exporter.model.ratelimit import RateLimit
 from multitarget_exporter.runtime.redact import SECRET_PLACEHOLDER
 
@@ -46,10 +51,14 @@ _MODULE_KEYS = frozenset(
         "fallback",
         "rate_limit",
         "allowed_targets",
+        "warnings",
+        "warnings_ttl",
+        "warnings_urls",
     }
 )
 _CACHE_KEYS = frozenset({"backend", "url", "max_entries"})
 _TOP_KEYS = frozenset({"modules", "cache"})
+DEFAULT_WARNINGS_TTL = 600.0
 MAX_HORIZONS = 8
 MAX_HORIZON_SECONDS = 120 * 3600.0
 CACHE_BACKENDS = ("memory", "redis")
@@ -61,6 +70,16 @@ class Horizon:
 
     label: str
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class WarningSource:
+    """One source of a module's `warnings`: its name, where it is asked, and for how long
+    its answer for a point is kept (`warnings_ttl`, raised to the source's own minimum)."""
+
+    name: str
+    base_url: str
+    ttl_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +103,8 @@ class ModuleConfig:
     fallback: str = ""
     rate_limit: RateLimit | None = None
     allowed_targets: tuple[re.Pattern[str], ...] = ()
+    warnings: tuple[WarningSource, ...] = ()
+    warnings_ttl_seconds: float = DEFAULT_WARNINGS_TTL
 
     def allows(self, target: str) -> bool:
         """Whether `allowed_targets` lets this module probe `target` (empty: any)."""
@@ -157,6 +178,10 @@ def module_view(module: ModuleConfig) -> dict[str, Any]:
             "allowed_targets": [pattern.pattern for pattern in module.allowed_targets],
         }
     )
+    if module.warnings:
+        view["warnings"] = [source.name for source in module.warnings]
+        view["warnings_ttl"] = format_duration(module.warnings_ttl_seconds)
+        view["warnings_urls"] = {source.name: source.base_url for source in module.warnings}
     return view
 
 
@@ -217,18 +242,23 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         for key in ("api_key", "api_key_file"):
             if fields.given(key):
                 fields.problem(key, f"the {provider} provider takes no key")
+    sources, warnings_ttl = _warnings(fields)
     contact = fields.text("contact", "").strip()
+    asking = [source.name for source in sources if WARNING_SOURCES[source.name].asks_contact]
     if kind and kind.asks_contact:
-        if not contact:
-            fields.problem(
-                "contact",
-                f"required for {provider}: its terms ask every client to say who it is "
-                "(an e-mail address or a website)",
-            )
-        elif not _CONTACT.fullmatch(contact):
-            fields.problem("contact", "must be 3 to 200 printable ASCII characters")
-    elif kind and fields.given("contact"):
-        fields.problem("contact", f"the {provider} provider does not use a contact")
+        asking.insert(0, provider)
+    if asking and not contact:
+        fields.problem(
+            "contact",
+            f"required for {' and '.join(asking)}: their terms ask every client to say who "
+            "it is (an e-mail address or a website)",
+        )
+    elif contact and not _CONTACT.fullmatch(contact):
+        fields.problem("contact", "must be 3 to 200 printable ASCII characters")
+    elif kind and not kind.asks_contact and not sources and fields.given("contact"):
+        fields.problem(
+            "contact", f"the {provider} provider does not use a contact, and no warnings are listed"
+        )
     cache_ttl = fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0)
     if kind and kind.asks_contact and fields.given("cache_ttl") and cache_ttl == 0:
         fields.problem("cache_ttl", f"must be above 0 for {provider}: its Expires needs a cache")
@@ -261,7 +291,37 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         fallback=fallback,
         rate_limit=fields.rate("rate_limit"),
         allowed_targets=fields.patterns("allowed_targets"),
+        warnings=sources,
+        warnings_ttl_seconds=warnings_ttl,
     )
+
+
+def _warnings(fields: Fields) -> tuple[tuple[WarningSource, ...], float]:
+    """The module's warnings sources in the order listed, and its `warnings_ttl`."""
+    names = fields.names("warnings", tuple(WARNING_SOURCES))
+    ttl = fields.duration("warnings_ttl", DEFAULT_WARNINGS_TTL, 1.0, 86400.0)
+    urls = Fields.mapping(
+        fields.raw.get("warnings_urls"),
+        f"{fields.where}.warnings_urls",
+        frozenset(WARNING_SOURCES),
+        fields.problems,
+        "a mapping of warnings sources to base URLs",
+    )
+    for name in set(urls.raw) - set(names):
+        urls.url(name, "")  # a URL for a source not listed is checked too
+    if not names:
+        for key in ("warnings_ttl", "warnings_urls"):
+            if fields.given(key):
+                fields.problem(key, "needs warnings: a list of sources")
+    sources = tuple(
+        WarningSource(
+            name,
+            urls.url(name, WARNING_SOURCES[name].default_base_url),
+            max(ttl, WARNING_SOURCES[name].min_ttl_seconds),
+        )
+        for name in names
+    )
+    return sources, ttl
 
 
 def _fallback_problems(modules: Mapping[str, ModuleConfig]) -> list[str]:

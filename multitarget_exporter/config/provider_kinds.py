@@ -1,7 +1,7 @@
-"""What the configuration needs to know of each provider, and nothing more.
+"""What the configuration needs to know of each provider and warnings source, and nothing more.
 
-The configuration validates `provider:` names and fills in default URLs
-from here, without importing any provider's code (and with it urllib3 and
+The configuration validates `provider:` and `warnings:` names and fills in
+default URLs from here, without importing any provider's code (and with it urllib3 and
 prometheus_client, which must not load before the CLI has set up
 multiprocess metrics). A provider's class takes its facts from its entry.
 """
@@ -53,4 +53,29 @@ MET_NORWAY = ProviderKind(
 
 KINDS: dict[str, ProviderKind] = {
     kind.name: kind for kind in (OPENWEATHERMAP, OPEN_METEO, MET_NORWAY)
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WarningSourceKind:
+    """A warnings source's static facts: its name in `warnings:` and where it answers."""
+
+    name: str
+    default_base_url: str
+    # Whether its terms ask every client to say who it is (`contact` is then required).
+    asks_contact: bool
+    # The shortest time its answer for a point may be kept: MET Norway bans clients that
+    # ask more often than every 10 minutes.
+    min_ttl_seconds: float = 0.0
+
+
+WARNING_SOURCES: dict[str, WarningSourceKind] = {
+    source.name: source
+    for source in (
+        WarningSourceKind("nws", "https://api.weather.gov", asks_contact=True),
+        WarningSourceKind("dwd", "https://api.brightsky.dev", asks_contact=False),
+        WarningSourceKind(
+            "met_norway", "https://api.met.no", asks_contact=True, min_ttl_seconds=600.0
+        ),
+    )
 }

@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 from multitarget_exporter.config.modules import ModuleConfig
 from multitarget_exporter.model.deadline import Deadline
 from multitarget_exporter.model.reading import REFRESH_FAILURES, Failure, FailureReason, ProbeResult
-from multitarget_exporter.model.targets import Location
+from multitarget_exporter.model.targets import Coordinates, Location
 from multitarget_exporter.providers.base import Provider
 from multitarget_exporter.runtime import selfmetrics
 from multitarget_exporter.runtime.probelog import ProbeLog
 from multitarget_exporter.upstream.cache import Bucket, CacheEntry, ReadingCache, cache_key, ttl_for
+from multitarget_exporter.warnings.lookup import WarningsLookup, WarningsOutcome
 
 log = logging.getLogger("multitarget_exporter.probe")  # the name users filter on
 
@@ -210,3 +211,43 @@ def run_with_fallback(
     # The fallback's own stale flag is its module's business, not this module's.
     stale = False if first.module.stale_if_error_seconds else None
     return replace(second, fallback=True, stale=stale, duration_seconds=elapsed), kept_second
+
+
+def run_warnings(
+    lookup: WarningsLookup,
+    result: ProbeResult,
+    location: Location,
+    timeout_seconds: float,
+    probe_log: ProbeLog,
+) -> WarningsOutcome:
+    """The point's official warnings, in the time the probe has left; failures as values.
+
+    The point is the one the target resolved to: the reading's, or the target's own
+    coordinates when the weather call failed (a name that never resolved has none)."""
+    reading = result.reading
+    if reading and reading.latitude_degrees is not None and reading.longitude_degrees is not None:
+        latitude, longitude = reading.latitude_degrees, reading.longitude_degrees
+    elif isinstance(location, Coordinates):
+        latitude, longitude = location.latitude, location.longitude
+    else:
+        detail = "the target's point is not known: its weather call found no place"
+        probe_log.info("warnings not asked", why=detail)
+        return WarningsOutcome(False, None, detail=detail)
+    left = max(timeout_seconds - result.duration_seconds, 0.001)
+    try:
+        outcome = lookup.lookup(latitude, longitude, Deadline(left), probe_log)
+    except Exception:
+        log.exception("warnings lookup raised")
+        return WarningsOutcome(False, None, detail="internal error reading warnings")
+    if outcome.answer is not None:
+        for warning in outcome.answer.warnings:
+            probe_log.info(
+                "warning",
+                source=warning.source,
+                event=warning.event,
+                severity=warning.severity,
+                headline=warning.headline,
+                description=warning.description,
+                instruction=warning.instruction,
+            )
+    return outcome

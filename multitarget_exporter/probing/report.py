@@ -17,6 +17,7 @@ from multitarget_exporter.probing.history import ProbeHistory
 from multitarget_exporter.probing.request import ProbeRequest
 from multitarget_exporter.runtime import selfmetrics
 from multitarget_exporter.runtime.probelog import ProbeLog
+from multitarget_exporter.warnings.lookup import WarningsOutcome
 
 log = logging.getLogger("multitarget_exporter.probe")  # the name users filter on
 log_config = logging.getLogger("multitarget_exporter")
@@ -28,17 +29,21 @@ def report_probe(
     timeout_seconds: float,
     probe_log: ProbeLog,
     history: ProbeHistory,
+    warnings: WarningsOutcome | None = None,
 ) -> None:
     """Count the probe, log its line (in its own log too) and keep it in the history."""
     module = probe.module
     outcome = "success" if result.failure is None else result.failure.reason.value
     selfmetrics.observe_probe(module.name, outcome, result.duration_seconds)
     fields = probe_fields(probe, result, outcome, timeout_seconds)
+    if warnings is not None:
+        fields.update(warnings_fields(warnings))
     healthy = (
         result.failure is None
         and "missing" not in fields
         and not result.stale
         and not result.fallback
+        and (warnings is None or warnings.success)
     )
     level = logging.INFO if healthy else logging.WARNING
     probe_log.add(level, "probe finished", **fields)
@@ -74,4 +79,19 @@ def probe_fields(
     missing = result.reading.missing if result.reading is not None else ""
     if missing:
         fields["missing"] = missing  # why: in this probe's own log
+    return fields
+
+
+def warnings_fields(warnings: WarningsOutcome) -> dict[str, Any]:
+    """The log line's word on the point's warnings: how many, or why none were read."""
+    fields: dict[str, Any] = {}
+    answer = warnings.answer
+    if answer is not None:
+        fields["warnings"] = len(answer.warnings) if answer.covered else "not_covered"
+        if answer.source:
+            fields["warnings_source"] = answer.source
+    if not warnings.success:
+        fields["warnings_failed"] = warnings.detail
+        if warnings.stale:
+            fields["warnings_stale"] = True
     return fields

@@ -14,6 +14,7 @@ from multitarget_exporter.config.modules import DEFAULT_MODULE, ModuleConfig
 from multitarget_exporter.model.targets import Location, TargetError, parse_target
 from multitarget_exporter.probing.probe import Route
 from multitarget_exporter.probing.state import ServingState
+from multitarget_exporter.warnings.lookup import WarningsLookup
 
 
 class BadRequest(Exception):
@@ -34,6 +35,7 @@ class ProbeRequest:
     fallback: Route | None
     target: str
     location: Location
+    warnings: WarningsLookup | None = None
 
     @property
     def module(self) -> ModuleConfig:
@@ -68,7 +70,7 @@ def parse_probe_request(state: ServingState, args: QueryArgs) -> ProbeRequest:
     if unsupported:
         raise BadRequest(f"bad target for module {module_name}: {unsupported}")
     fallback = _route(state, module.fallback) if module.fallback else None
-    return ProbeRequest(route, fallback, target, location)
+    return ProbeRequest(route, fallback, target, location, state.warnings.get(module_name))
 
 
 def _route(state: ServingState, name: str) -> Route:

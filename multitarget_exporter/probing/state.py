@@ -18,6 +18,7 @@ from multitarget_exporter.providers.base import Provider
 from multitarget_exporter.providers.registry import PROVIDERS
 from multitarget_exporter.runtime import logs, selfmetrics
 from multitarget_exporter.upstream.cache import Bucket, MemoryCache, ReadingCache
+from multitarget_exporter.warnings.lookup import WarningsLookup
 
 log_config = logging.getLogger("multitarget_exporter")
 
@@ -29,6 +30,7 @@ class ServingState:
     config: Config
     providers: Mapping[str, Provider]
     buckets: Mapping[str, Bucket]
+    warnings: Mapping[str, WarningsLookup]
 
     @classmethod
     def build(cls, config: Config, cache: ReadingCache) -> ServingState:
@@ -41,7 +43,17 @@ class ServingState:
             for name, module in config.modules.items()
             if module.rate_limit is not None
         }
-        return cls(config, MappingProxyType(providers), MappingProxyType(buckets))
+        warnings = {
+            name: WarningsLookup(module, cache.warnings, buckets.get(name))
+            for name, module in config.modules.items()
+            if module.warnings
+        }
+        return cls(
+            config,
+            MappingProxyType(providers),
+            MappingProxyType(buckets),
+            MappingProxyType(warnings),
+        )
 
 
 def build_cache(settings: CacheConfig) -> ReadingCache:

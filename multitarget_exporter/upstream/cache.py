@@ -102,6 +102,12 @@ class ReadingCache(Protocol):
         """Validated upstream answers, as widely shared as the cache is."""
         ...
 
+    @property
+    def warnings(self) -> Validators:
+        """Points' warnings answers (and which source covers them), as widely shared as the
+        cache is, apart from the readings and from `validators`' bound."""
+        ...
+
     def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
         """Keep a successful result for `seconds`, to answer stale with when refreshes fail."""
         ...
@@ -145,11 +151,16 @@ class MemoryCache:
         self._flights: Flights = SingleFlight()
         # Apart from max_entries: a reading pushed out must not take its point's Expires along.
         self._validators = MemoryValidators(MAX_KEPT_ANSWERS)
+        self._warnings = MemoryValidators(max_entries)
         self._last: ExpiringStore[ProbeResult] = ExpiringStore(max_entries)
 
     @property
     def validators(self) -> MemoryValidators:
         return self._validators
+
+    @property
+    def warnings(self) -> MemoryValidators:
+        return self._warnings
 
     def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
         self._last.put(key, result, seconds)

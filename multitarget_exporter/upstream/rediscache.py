@@ -196,15 +196,22 @@ class RedisValidators:
     """Validated answers in Redis, shared by every process and replica; this process's
     own copy when Redis cannot be reached."""
 
-    def __init__(self, client: redis.Redis, health: _Health, fallback: MemoryValidators) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        health: _Health,
+        fallback: MemoryValidators,
+        namespace: str = "v",
+    ) -> None:
         self._client, self._health, self._fallback = client, health, fallback
+        self._prefix = f"{PREFIX}{namespace}"
 
     def get(self, key: str) -> Validated | None:
         found = self._health.attempt(lambda: self._read(key), None)
         return found if found is not None else self._fallback.get(key)
 
     def _read(self, key: str) -> Validated | None:
-        data = self._client.get(f"{PREFIX}v:{key}")
+        data = self._client.get(f"{self._prefix}:{key}")
         if data is None:
             return None
         document = json.loads(data)
@@ -220,20 +227,20 @@ class RedisValidators:
         data = json.dumps(asdict(value), ensure_ascii=False).encode("utf-8")
         milliseconds = max(int(keep_seconds * 1000), 1)
         self._health.attempt(
-            lambda: self._client.set(f"{PREFIX}v:{key}", data, px=milliseconds), None
+            lambda: self._client.set(f"{self._prefix}:{key}", data, px=milliseconds), None
         )
 
     def claim(self, key: str, seconds: float) -> bool:
         milliseconds = int(seconds * 1000)
 
         def take() -> bool:
-            return bool(self._client.set(f"{PREFIX}vc:{key}", b"1", nx=True, px=milliseconds))
+            return bool(self._client.set(f"{self._prefix}c:{key}", b"1", nx=True, px=milliseconds))
 
         # Without Redis, this process's own single-flight is all there is.
         return self._health.attempt(take, True)
 
     def release(self, key: str) -> None:
-        self._health.attempt(lambda: self._client.delete(f"{PREFIX}vc:{key}"), None)
+        self._health.attempt(lambda: self._client.delete(f"{self._prefix}c:{key}"), None)
 
 
 class RedisCache:
@@ -252,10 +259,17 @@ class RedisCache:
         self._flights: Flights = SingleFlight()
         self._health = _Health()
         self._validators = RedisValidators(self._client, self._health, self._local.validators)
+        self._warnings = RedisValidators(
+            self._client, self._health, self._local.warnings, namespace="w"
+        )
 
     @property
     def validators(self) -> RedisValidators:
         return self._validators
+
+    @property
+    def warnings(self) -> RedisValidators:
+        return self._warnings
 
     def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
         self._local.keep_last(key, result, seconds)

@@ -8,6 +8,7 @@ probe request may name is checked in `probing/request.py`, the probe runs in
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from multitarget_exporter.probing.history import MemoryHistory, ProbeHistory
 from multitarget_exporter.probing.probe import (
     SCRAPE_TIMEOUT_ENVIRON,
     probe_timeout,
+    run_warnings,
     run_with_fallback,
 )
 from multitarget_exporter.probing.report import report_probe
@@ -30,6 +32,7 @@ from multitarget_exporter.runtime.probelog import ProbeLog
 from multitarget_exporter.web import pages
 from multitarget_exporter.web.exposition import metrics_response, probe_response
 from multitarget_exporter.web.pages import text
+from multitarget_exporter.web.warning_metrics import warnings_metrics
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -137,10 +140,14 @@ class ExporterApp:
             probe_log,
             cache=lambda chosen: cache if chosen.cache_ttl_seconds > 0 else None,
         )
-        report_probe(probe, result, timeout, probe_log, self.history)
+        warnings = None
+        if probe.warnings is not None:
+            warnings = run_warnings(probe.warnings, result, probe.location, timeout, probe_log)
+        report_probe(probe, result, timeout, probe_log, self.history, warnings)
+        extra = warnings_metrics(warnings, time.time()) if warnings is not None else ()
         if request.args.get("debug", "").lower() == "true":
-            return pages.debug_page(probe_log, result, probe.module, state.config.secrets)
-        response = probe_response(result, request, kept)
+            return pages.debug_page(probe_log, result, probe.module, state.config.secrets, extra)
+        response = probe_response(result, request, kept, extra)
         response.headers["Cache-Control"] = "no-store"
         return response
 

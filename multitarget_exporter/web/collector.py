@@ -6,7 +6,7 @@ one (which would call `collect()` at registration and keep it forever).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -304,10 +304,12 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
 class ProbeCollector:
     """A one-shot collector for one finished probe."""
 
-    def __init__(self, result: ProbeResult) -> None:
+    def __init__(self, result: ProbeResult, extra: Iterable[Metric] = ()) -> None:
         self._result = result
+        self._extra = list(extra)
 
     def collect(self) -> Iterator[Metric]:
         yield from probe_metrics(self._result)
+        yield from self._extra
         if self._result.reading is not None:
             yield from reading_metrics(self._result.reading)

@@ -14,6 +14,7 @@ change with every probe).
 from __future__ import annotations
 
 import gzip
+import itertools
 from collections.abc import Callable, Iterable
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
@@ -52,11 +53,16 @@ def _encode(families: Iterable[Metric], encoder: Encoder) -> bytes:
 
 
 def probe_body(
-    result: ProbeResult, encoder: Encoder, content_type: str, kept: dict[str, bytes]
+    result: ProbeResult,
+    encoder: Encoder,
+    content_type: str,
+    kept: dict[str, bytes],
+    extra: Iterable[Metric] = (),
 ) -> bytes:
-    """The probe's answer in one format: its `probe_*` families, then its reading's (from
-    `kept`, the reading's encodings by format, where it was encoded before)."""
-    body = _encode(probe_metrics(result), encoder)
+    """The probe's answer in one format: its `probe_*` families and `extra` (its warnings),
+    then its reading's (from `kept`, the reading's encodings by format, where it was
+    encoded before)."""
+    body = _encode(itertools.chain(probe_metrics(result), extra), encoder)
     reading = result.reading
     if reading is not None:
         encoded = kept.get(content_type)
@@ -69,10 +75,13 @@ def probe_body(
     return body + _EOF if content_type.startswith(_OPENMETRICS) else body
 
 
-def probe_response(result: ProbeResult, request: Request, kept: dict[str, bytes]) -> Response:
-    """A finished probe encoded as the request asks."""
+def probe_response(
+    result: ProbeResult, request: Request, kept: dict[str, bytes], extra: Iterable[Metric] = ()
+) -> Response:
+    """A finished probe encoded as the request asks, with `extra` families (its warnings)."""
     encoder, content_type = choose_encoder(_header(request, "HTTP_ACCEPT"))
-    return _response(probe_body(result, encoder, content_type, kept), content_type, request)
+    body = probe_body(result, encoder, content_type, kept, extra)
+    return _response(body, content_type, request)
 
 
 def metrics_response(registry: Collector, request: Request) -> Response:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Iterable
 from urllib.parse import urlencode
 
 import yaml
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
 from werkzeug.wrappers import Request, Response
 
 from multitarget_exporter import __version__
@@ -29,11 +31,16 @@ def text(body: str, status: int = 200) -> Response:
 
 
 def debug_page(
-    probe_log: ProbeLog, result: ProbeResult, module: ModuleConfig, secrets: tuple[str, ...]
+    probe_log: ProbeLog,
+    result: ProbeResult,
+    module: ModuleConfig,
+    secrets: tuple[str, ...],
+    extra: Iterable[Metric] = (),
 ) -> Response:
-    """blackbox_exporter's `debug=true` page: the probe's log, its metrics, its module."""
+    """blackbox_exporter's `debug=true` page: the probe's log, its metrics (with `extra`,
+    its warnings), its module."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ProbeCollector(result))
+    registry.register(ProbeCollector(result, extra))
     body = "\n".join(
         [
             "Logs for the probe:",
