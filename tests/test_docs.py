@@ -66,3 +66,18 @@ def anchors(markdown: str) -> set[str]:
             title = line.lstrip("#").strip().lower()
             found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
     return found
+
+
+def test_every_metric_family_the_collectors_build_is_in_the_metrics_reference():
+    """A family added to a collector must be documented in docs/metrics.md."""
+    import ast
+
+    reference = (ROOT / "docs" / "metrics.md").read_text("utf-8")
+    names = set()
+    for path in (ROOT / "multitarget_exporter" / "web").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if re.fullmatch(r"(probe|weather)_[a-z0-9_]+", node.value):
+                    names.add(node.value)
+    assert len(names) > 40, names  # the collectors were read
+    assert sorted(name for name in names if f"`{name}" not in reference) == []
