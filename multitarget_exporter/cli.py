@@ -155,6 +155,37 @@ def _print_problems(problems: list[str]) -> None:
         print(f"multitarget-exporter: config error: {problem}", file=sys.stderr)
 
 
+def _check(config_file: str | None, web_config_file: str | None) -> int:
+    """`--config.check`: both files, with the problems start-up would refuse them for."""
+    from multitarget_exporter.config.files import ConfigError
+    from multitarget_exporter.config.modules import read_config
+    from multitarget_exporter.config.web import load_web_config
+    from multitarget_exporter.server.tls import tls_context
+
+    problems: list[str] = []
+    try:
+        read_config(config_file)
+    except ConfigError as error:
+        problems += error.problems
+    if web_config_file:
+        # Inline certificates are written out to be loaded: into a folder of their own.
+        with tempfile.TemporaryDirectory(prefix="multitarget_exporter.check.") as scratch:
+            try:
+                web = load_web_config(web_config_file, scratch)
+                if web.tls is not None:
+                    tls_context(web.tls)  # a certificate and key that do not match, say
+            except ConfigError as error:
+                problems += error.problems
+            except (OSError, ValueError) as error:
+                problems.append(f"web config: tls_server_config: {error}")
+    if problems:
+        _print_problems(problems)
+        return 1
+    checked = [config_file or "built-in modules", *([web_config_file] if web_config_file else [])]
+    print(f"multitarget-exporter: {', '.join(checked)}: OK")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the exporter until it is told to stop."""
     args = parse_args(argv)
@@ -165,16 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         monkey.patch_all()
     if args.config_check:
-        from multitarget_exporter.config.files import ConfigError
-        from multitarget_exporter.config.modules import read_config
-
-        try:
-            read_config(args.config_file)
-        except ConfigError as error:
-            _print_problems(error.problems)
-            return 1
-        print(f"multitarget-exporter: {args.config_file or 'built-in modules'}: OK")
-        return 0
+        return _check(args.config_file, args.web_config_file)
     logs.setup_logging(args.log_level, args.log_format)
     gunicorn_config.raise_open_file_limit(args.worker_connections)
     # Private to this exporter: the workers share metrics and probe history through it.

@@ -210,3 +210,58 @@ def test_config_check(tmp_path, fake_upstream):
         [*command, str(bad)], capture_output=True, text=True, env=exporter_env(), timeout=60
     )
     assert failed.returncode == 1 and "'nope' is not one of" in failed.stderr
+
+
+def test_config_check_checks_the_web_config_too(tmp_path):
+    """The same problems start-up would refuse the web config for, and OK when it is good."""
+    import subprocess
+
+    def check(web_text: str) -> subprocess.CompletedProcess:
+        web = tmp_path / "web.yml"
+        web.write_text(web_text)
+        command = [
+            sys.executable, "-m", "multitarget_exporter", "--config.check",
+            "--web.config.file", str(web),
+        ]  # fmt: skip
+        return subprocess.run(
+            command, capture_output=True, text=True, env=exporter_env(), timeout=60
+        )
+
+    plain = check("basic_auth_users: {ops: plain-password}")
+    assert plain.returncode == 1
+    assert "basic_auth_users.ops: must be a bcrypt hash" in plain.stderr
+    unknown = check("rate_limits: {interval: 1s}")
+    assert unknown.returncode == 1 and "rate_limits" in unknown.stderr
+    missing = check("tls_server_config: {cert_file: /nonexistent.pem, key_file: /nonexistent.key}")
+    assert missing.returncode == 1 and "cannot read '/nonexistent.pem'" in missing.stderr
+    good = check("basic_auth_users: {ops: $2y$10$" + "a" * 53 + "}")
+    assert good.returncode == 0, good.stderr
+    assert good.stdout.strip().endswith("web.yml: OK")
+
+
+def test_config_check_refuses_a_certificate_and_key_that_do_not_match(tmp_path):
+    import subprocess
+
+    def pair(name: str) -> tuple[str, str]:
+        cert, key = tmp_path / f"{name}.crt", tmp_path / f"{name}.key"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+             "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        return str(cert), str(key)
+
+    (cert, _), (_, other_key) = pair("one"), pair("two")
+    web = tmp_path / "web.yml"
+    command = [
+        sys.executable, "-m", "multitarget_exporter", "--config.check", "--web.config.file",
+        str(web),
+    ]  # fmt: skip
+    web.write_text(f"tls_server_config: {{cert_file: {cert}, key_file: {other_key}}}")
+    done = subprocess.run(command, capture_output=True, text=True, env=exporter_env(), timeout=60)
+    assert done.returncode == 1 and "web config: tls_server_config:" in done.stderr
+    web.write_text(f"tls_server_config: {{cert_file: {cert}, key_file: {cert[:-4]}.key}}")
+    matched = subprocess.run(
+        command, capture_output=True, text=True, env=exporter_env(), timeout=60
+    )
+    assert matched.returncode == 0, matched.stderr
