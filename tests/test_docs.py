@@ -76,8 +76,8 @@ def test_every_metric_family_the_collectors_build_is_in_the_metrics_reference():
     names = set()
     for path in (ROOT / "multitarget_exporter" / "web").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                if re.fullmatch(r"(probe|weather)_[a-z0-9_]+", node.value):
-                    names.add(node.value)
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and re.fullmatch(r"(probe|weather)_[a-z0-9_]+", value):
+                names.add(value)
     assert len(names) > 40, names  # the collectors were read
     assert sorted(name for name in names if f"`{name}" not in reference) == []

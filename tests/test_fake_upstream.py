@@ -19,7 +19,7 @@ import requests
 
 import fake_upstream
 from fake_upstream import met_norway, places
-from tests.conftest import RECORDED, ROOT, recorded
+from tests.conftest import ROOT, met_example, recorded, recordings
 
 KEY = "fake-test-key"
 SINGAPORE = {"latitude": 1.2897, "longitude": 103.8501}  # UTC+8, afternoon storms
@@ -124,7 +124,7 @@ def test_a_point_at_sea_is_the_globe(fake):
 def test_current_weather_has_the_recorded_shapes(fake):
     london = weather(fake, q="London,GB").json()
     tver = weather(fake, q="Berlin,DE", units="metric").json()
-    for name in sorted(RECORDED.glob("owm_weather_*.json")):
+    for name in sorted(recordings().glob("owm_weather_*.json")):
         real = recorded(name.name)
         ours = tver if "metric" in name.name else london
         assert shape_differences(ours, real) == [], name.name
@@ -752,13 +752,6 @@ def met_counts(fake) -> dict:
 
 def met_settings(fake, **settings) -> requests.Response:
     return requests.post(f"{fake.url}/_fake/met", json=settings, timeout=5)
-
-
-def met_example() -> dict:
-    """The answer upstream-apis.md shows, beside the checkout as the recordings are."""
-    text = (RECORDED.parent.parent / "upstream-apis.md").read_text("utf-8")
-    section = text.split("## MET Norway Locationforecast 2.0", 1)[1]
-    return json.loads(section.split("```json", 1)[1].split("```", 1)[0])
 
 
 def http_time(value: str) -> float:

@@ -1,14 +1,13 @@
 """MET Norway: its symbol codes, its answer's time series, and the module's rules.
 
-Answers here are built from the shape upstream-apis.md documents (its example
-is read from there); the HTTP etiquette against the fake upstream is in
+Answers here are built from the documented shape of Locationforecast 2.0's
+`complete` answer (tests/fixtures/met_norway); the HTTP etiquette against the fake upstream is in
 test_met_norway_etiquette.py.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import time
 
 import pytest
@@ -17,16 +16,14 @@ from multitarget_exporter.config.files import ConfigError
 from multitarget_exporter.config.modules import Horizon, parse_config
 from multitarget_exporter.providers import met_symbols
 from multitarget_exporter.providers.met_norway import compact, http_time, reading_at, rounded
-from tests.conftest import RECORDED
+from tests.conftest import met_example
 
 STEP_TIME = 1795690800.0  # 2026-11-26T11:00:00Z
 
 
 def documented_example() -> dict:
-    """The answer upstream-apis.md shows, with its one step moved to STEP_TIME."""
-    text = (RECORDED.parent.parent / "upstream-apis.md").read_text("utf-8")
-    section = text.split("## MET Norway Locationforecast 2.0", 1)[1]
-    document = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    """The documented answer, with its one step moved to STEP_TIME."""
+    document = met_example()
     document["properties"]["timeseries"][0]["time"] = "2026-11-26T11:00:00Z"
     return document
 

@@ -26,7 +26,7 @@ from multitarget_exporter.providers.geocoding import Place, pick_place
 from multitarget_exporter.providers.open_meteo import parse_forecast
 from multitarget_exporter.providers.open_meteo_air import parse_air as parse_open_meteo_air
 from multitarget_exporter.web.collector import ProbeCollector
-from tests.conftest import RECORDED, promtool_check, recorded
+from tests.conftest import promtool_check, recorded, recordings
 
 KELVIN = 273.15
 
@@ -66,7 +66,7 @@ def check_exposition(result: ProbeResult) -> str:
 
 def test_every_recording_is_covered_here():
     """A recording added to the folder must get its own case below."""
-    names = {path.name for path in RECORDED.glob("*.json")} - {"manifest.json"}
+    names = {path.name for path in recordings().glob("*.json")} - {"manifest.json"}
     covered = set(OWM_WEATHER) | {
         "owm_air_pyowm_london.json",
         "om_forecast_frenck_enschede_excerpt.json",
