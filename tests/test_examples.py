@@ -186,6 +186,7 @@ KEY_BEHIND = "WeatherApiKeyRejectedBehindStaleOrFallback"
 STALE = "multitarget_exporter_stale_answers_total"
 FALLBACKS = "multitarget_exporter_fallbacks_total"
 REJECTED = '{}{{reason="unauthorized"}}'
+UPCOMING = "WeatherWarningSevereUpcoming"
 RULE_MUTATIONS = [
     ("WeatherFrostExpected", "expr", ") < 0", ") <= 0"),
     ("WeatherFrostExpected", "expr", 'horizon=~"', 'horizon=~".+|'),
@@ -232,6 +233,27 @@ RULE_MUTATIONS = [
     (KEY_BEHIND, "expr", "> 0\nor", "\nor"),
     (KEY_BEHIND, "for", "5m", "4m"),
     (KEY_BEHIND, "for", "5m", "6m"),
+    ("WeatherWarningSevere", "expr", ">= 3", "> 3"),
+    ("WeatherWarningSevere", "expr", ">= 3", ">= 2"),
+    ("WeatherWarningSevere", "expr", 'state="in_effect"', 'state=~".+"'),
+    ("WeatherWarningSevere", "expr", 'job=~"weather.*"', 'job=~".+"'),
+    ("WeatherWarningSevere", "for", "5m", "4m"),
+    ("WeatherWarningSevere", "for", "5m", "6m"),
+    (UPCOMING, "expr", "< 12 * 3600", "< 13 * 3600"),
+    (UPCOMING, "expr", "< 12 * 3600", "< 11 * 3600"),
+    (UPCOMING, "expr", "< 12 * 3600", "<= 12 * 3600"),
+    (UPCOMING, "expr", "min without", "max without"),
+    (UPCOMING, "expr", "(source, event, severity,", "(source, severity,"),
+    (UPCOMING, "expr", 'severity=~"severe|extreme"', 'severity=~".+"'),
+    (UPCOMING, "expr", 'severity=~"severe|extreme"', 'severity="extreme"'),
+    (UPCOMING, "expr", 'state="upcoming"', 'state=~".+"'),
+    (UPCOMING, "expr", 'job=~"weather.*"', 'job=~".+"'),
+    (UPCOMING, "for", "5m", "4m"),
+    (UPCOMING, "for", "5m", "6m"),
+    ("WeatherWarningsUnreadable", "expr", "== 0", "== 1"),
+    ("WeatherWarningsUnreadable", "expr", 'job=~"weather.*"', 'job=~".+"'),
+    ("WeatherWarningsUnreadable", "for", "30m", "29m"),
+    ("WeatherWarningsUnreadable", "for", "30m", "31m"),
 ]
 
 
@@ -322,6 +344,10 @@ def test_the_dashboard_is_templated_on_module_and_instance():
         "who answered",
         "stale answers by reason",
         "fallbacks by reason",
+        "warning level",
+        "warning coverage and reads",
+        "warnings in effect",
+        "upcoming warnings",
     ):
         assert needed in titles, needed
 
@@ -350,6 +376,28 @@ def test_the_forecast_bars_come_in_the_order_of_the_example_horizons():
         order = sorted(organize["options"]["indexByName"].items(), key=lambda item: item[1])
         assert order[0][0] == "instance\\horizon"
         assert (tuple(name for name, _ in order[1:]),) == tuple(horizons)
+
+
+def test_the_warnings_tables_join_each_warning_with_its_onset_and_end():
+    """Grafana merges the three queries of a table into one row per warning: they group by
+    the same labels (no `__name__` left to tell them apart) and select the same state."""
+    panels = {p["title"]: p for p in dashboard()["panels"]}
+    for title, state in (("Warnings in effect", "in_effect"), ("Upcoming warnings", "upcoming")):
+        panel = panels[title]
+        families = [
+            "weather_warning_info",
+            "weather_warning_onset_timestamp_seconds",
+            "weather_warning_ends_timestamp_seconds",
+        ]
+        groupings = set()
+        for target, family in zip(panel["targets"], families, strict=True):
+            assert target["format"] == "table" and target["instant"], (title, target["refId"])
+            assert f"{family}{{" in target["expr"] and f'state="{state}"' in target["expr"]
+            groupings.add(re.match(r"(?:min|max) by \(([^)]*)\)", target["expr"])[1])
+        assert groupings == {"instance, source, event, severity, urgency, certainty"}, title
+        assert [t["id"] for t in panel["transformations"]] == ["merge", "organize"]
+        renamed = panel["transformations"][1]["options"]["renameByName"]
+        assert (renamed["Value #B"], renamed["Value #C"]) == ("onset", "ends")
 
 
 def test_the_geomap_reads_the_latitude_and_longitude_gauges():

@@ -219,6 +219,71 @@ def test_the_rules_load_and_evaluate(prometheus):
         assert rule["health"] == "ok", (rule["name"], rule["health"], rule.get("lastError"))
 
 
+# The places of the warnings job (examples/prometheus.yml) and what the fake's scenario
+# table (fake_upstream/alerts.py) gives them: one warning each, in effect or upcoming.
+WARNING_PLACES = {
+    "39.7392,-104.9903": ("nws", "in_effect", 3),  # Denver: High Wind Warning, severe
+    "25.7617,-80.1918": ("nws", "upcoming", 4),  # Miami: Hurricane Warning, extreme
+    "53.5511,9.9937": ("dwd", "in_effect", 3),  # Hamburg
+    "60.3913,5.3221": ("met_norway", "in_effect", 3),  # Bergen: wind, orange
+}
+
+
+def test_the_warnings_reach_prometheus(prometheus):
+    """The warnings module's places have the fake's warnings, each from its country's
+    service; the other modules have none; every place of the module was read."""
+    job = 'job="weather_open_meteo"'
+    assert example_modules()["open_meteo"]["warnings"]
+    assert set(WARNING_PLACES) <= example_places("weather_open_meteo")
+    denver, miami = "39.7392,-104.9903", "25.7617,-80.1918"
+    level = 'weather_warning_level{{{}, instance="{}", state="{}"}}'
+    count = 'weather_warnings{{{}, instance="{}", state="{}"}}'
+    assert prometheus.value(level.format(job, denver, "in_effect")) == 3
+    assert prometheus.value(count.format(job, miami, "upcoming")) == 1
+    assert prometheus.value(count.format(job, miami, "in_effect")) == 0
+    found = {
+        s["metric"]["instance"]: (s["metric"]["source"], s["metric"]["state"])
+        for s in prometheus.query(f"weather_warning_info{{{job}}}")
+    }
+    assert found == {place: (source, state) for place, (source, state, _) in WARNING_PLACES.items()}
+    for place, (_, state, expected) in WARNING_PLACES.items():
+        assert prometheus.value(level.format(job, place, state)) == expected, place
+    reads = _label_sets(prometheus, f"probe_warnings_success{{{job}}} == 1", "job")
+    assert set(reads) == example_places("weather_open_meteo")
+    covered = _label_sets(prometheus, f"weather_warnings_covered{{{job}}} == 1", "job")
+    assert set(WARNING_PLACES) <= set(covered)
+    assert not prometheus.query('{job!="weather_open_meteo", __name__=~".*warning.*"}')
+
+
+def test_the_warning_alerts_fire_on_the_warnings(prometheus):
+    """WeatherWarningSevere for the places with a severe warning in effect; Miami's
+    hurricane is 3 to 4 hours away, within WeatherWarningSevereUpcoming's 12: pending or
+    firing (its `for:` may not have run out yet), with the right labels."""
+    deadline = time.monotonic() + RULE_WAIT_SECONDS
+    while True:
+        alerts = prometheus.api("alerts")["alerts"]
+        names = {a["labels"]["alertname"] for a in alerts}
+        wanted = {"WeatherWarningSevere", "WeatherWarningSevereUpcoming"}
+        if wanted <= names or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    by_alert: dict[str, set[str]] = {}
+    for alert in alerts:
+        by_alert.setdefault(alert["labels"]["alertname"], set()).add(alert["labels"]["instance"])
+    severe = {place for place, (_, state, _) in WARNING_PLACES.items() if state == "in_effect"}
+    assert by_alert.get("WeatherWarningSevere") == severe
+    assert by_alert.get("WeatherWarningSevereUpcoming") == {"25.7617,-80.1918"}
+    assert "WeatherWarningsUnreadable" not in by_alert
+    # The description names the warnings, through the `query` of its template.
+    described = {
+        alert["labels"]["instance"]: alert["annotations"]["description"]
+        for alert in alerts
+        if alert["labels"]["alertname"] == "WeatherWarningSevere"
+    }
+    assert described["39.7392,-104.9903"] == "High Wind Warning (nws, severe)"
+    assert described["60.3913,5.3221"] == "wind (met_norway, severe)"
+
+
 # -- the Grafana dashboard, query by query ---------------------------------------------------
 
 
@@ -259,7 +324,7 @@ def _label_values(prometheus: Prometheus, definition: str, module: str) -> list[
 # needs, and none for a module that does not (`module_offers` reads
 # examples/fake_upstream.yml). So a `met_norway` module (`yr`) fills every panel but
 # feels-like, the last hour's rain and snow, today and tomorrow, current UV (its UV is
-# for a clear sky), air quality, pollen and failures.
+# for a clear sky), air quality, pollen, failures and warnings.
 PANEL_NEEDS: dict[str, set[str] | dict[str, set[str]]] = {
     # Feels-like: OpenWeatherMap's and Open-Meteo's; MET Norway gives none.
     "Temperature": {"B": {"openweathermap", "open_meteo"}},
@@ -284,9 +349,15 @@ PANEL_NEEDS: dict[str, set[str] | dict[str, set[str]]] = {
     "Stale and fallback answers": {"A": {"stale_if_error"}, "B": {"fallback"}},
     "Stale answers by reason": {"stale_if_error", "a failed refresh"},
     "Fallbacks by reason": {"fallback", "a failed refresh"},
+    # Official warnings: modules with `warnings` (open_meteo in examples/fake_upstream.yml,
+    # whose job scrapes places in effect and upcoming for each source).
+    "Warning level": {"warnings"},
+    "Warning coverage and reads": {"warnings"},
+    "Warnings in effect": {"warnings"},
+    "Upcoming warnings": {"warnings"},
 }
 PROVIDERS = {"openweathermap", "open_meteo", "met_norway"}
-OPTIONS = ("forecast", "air_quality", "stale_if_error", "fallback")
+OPTIONS = ("forecast", "air_quality", "stale_if_error", "fallback", "warnings")
 # Needs no example module meets here: no module of examples/fake_upstream.yml sets
 # stale_if_error or fallback, and the fake answers every refresh. Their queries are run
 # all the same, and must be accepted and come back empty.
@@ -305,6 +376,8 @@ OPTIONAL_FAMILIES = (
     "probe_fallback",
     "multitarget_exporter_stale_answers",
     "multitarget_exporter_fallbacks",
+    "weather_warning",
+    "probe_warnings_success",
 )
 
 
