@@ -55,7 +55,7 @@ def test_invalid_config_stops_startup_with_one_line_per_problem(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert lines == [
         "multitarget-exporter: config error: modules.default.provider: "
-        "'nope' is not one of met_norway, open_meteo, openweathermap",
+        "'nope' is not one of bright_sky, met_norway, nws, open_meteo, openweathermap",
         "multitarget-exporter: config error: modules.default.timeout: "
         "'forever' is not a duration like 500ms, 10s, 10m or 1h",
     ]

@@ -70,6 +70,12 @@ SPEC_METRICS = {
     "weather_forecast_temperature_min_celsius",
     "weather_forecast_precipitation_sum_meters",
     "weather_forecast_uv_index_max",
+    # version 3 (spec section 13): every provider's observation age, and the stations'
+    "weather_observation_age_seconds",
+    "weather_station_info",
+    "weather_station_distance_meters",
+    "weather_station_elevation_meters",
+    "weather_sunshine_duration_seconds",
 }
 # What both providers report for every place the fake knows.
 CORE_METRICS = {

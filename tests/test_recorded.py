@@ -86,6 +86,11 @@ def test_every_recording_is_covered_here():
         "brightsky_alerts_weewx_weiherhammer_rain.json",
         "brightsky_alerts_weewx_weiherhammer_heat.json",
         "brightsky_alerts_weewx_weiherhammer_empty.json",
+        # Station observations: one test each in tests/test_stations.py.
+        "nws_points_pynws_30_-85.json",
+        "nws_stations_pynws_columbus_oh.json",
+        "nws_obs_pynws_kfll.json",
+        "brightsky_current_phpweather_feldberg.json",
     }
     assert names <= covered, names - covered
 

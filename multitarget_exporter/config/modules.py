@@ -238,6 +238,8 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
             + (" (its air quality comes from base_url)" if kind.offers_air_quality else ""),
         )
     horizons = fields.durations("forecast", MAX_HORIZONS, MAX_HORIZON_SECONDS, "120h")
+    if kind and horizons and not kind.offers_forecast:
+        fields.problem("forecast", f"the {provider} provider observes and has no forecast")
     if kind and not kind.takes_api_key:
         for key in ("api_key", "api_key_file"):
             if fields.given(key):
@@ -255,12 +257,12 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         )
     elif contact and not _CONTACT.fullmatch(contact):
         fields.problem("contact", "must be 3 to 200 printable ASCII characters")
-    elif kind and not kind.asks_contact and not sources and fields.given("contact"):
+    elif kind and not kind.takes_contact and not sources and fields.given("contact"):
         fields.problem(
             "contact", f"the {provider} provider does not use a contact, and no warnings are listed"
         )
     cache_ttl = fields.duration("cache_ttl", 600.0, 0.0, 7 * 86400.0)
-    if kind and kind.asks_contact and fields.given("cache_ttl") and cache_ttl == 0:
+    if kind and kind.keeps_expires and fields.given("cache_ttl") and cache_ttl == 0:
         fields.problem("cache_ttl", f"must be above 0 for {provider}: its Expires needs a cache")
     stale = fields.duration("stale_if_error", 0.0, 0.0, 7 * 86400.0)
     if stale and cache_ttl == 0:

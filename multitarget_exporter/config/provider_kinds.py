@@ -25,9 +25,17 @@ class ProviderKind:
     # Where air quality is asked for in a call of its own ("": the provider takes no
     # `air_quality_url`; OpenWeatherMap's lives under its base_url).
     default_air_quality_url: str = ""
-    # Whether the provider's API takes a key (`api_key`), and asks who calls (`contact`).
+    # Whether the provider's API takes a key (`api_key`); whether its terms ask who calls
+    # (`contact` required), or it merely takes a `contact` for its `User-Agent` (optional).
     takes_api_key: bool = True
     asks_contact: bool = False
+    takes_contact: bool = False
+    # Whether `forecast:` horizons mean anything to it (a station observes, and forecasts
+    # nothing).
+    offers_forecast: bool = True
+    # Whether its terms forbid asking again before an answer's `Expires`, which needs a
+    # cache (`cache_ttl: 0` is then an error).
+    keeps_expires: bool = False
 
 
 OPENWEATHERMAP = ProviderKind(
@@ -49,10 +57,31 @@ MET_NORWAY = ProviderKind(
     "https://geocoding-api.open-meteo.com",  # MET Norway has no place names of its own
     takes_api_key=False,
     asks_contact=True,
+    takes_contact=True,
+    keeps_expires=True,
+)
+# Station observations (spec section 13): the US National Weather Service, and DWD's
+# through Bright Sky. Neither has place names of its own.
+NWS = ProviderKind(
+    "nws",
+    "https://api.weather.gov",
+    "https://geocoding-api.open-meteo.com",
+    takes_api_key=False,
+    asks_contact=True,
+    takes_contact=True,
+    offers_forecast=False,
+)
+BRIGHT_SKY = ProviderKind(
+    "bright_sky",
+    "https://api.brightsky.dev",
+    "https://geocoding-api.open-meteo.com",
+    takes_api_key=False,
+    takes_contact=True,
+    offers_forecast=False,
 )
 
 KINDS: dict[str, ProviderKind] = {
-    kind.name: kind for kind in (OPENWEATHERMAP, OPEN_METEO, MET_NORWAY)
+    kind.name: kind for kind in (OPENWEATHERMAP, OPEN_METEO, MET_NORWAY, NWS, BRIGHT_SKY)
 }
 
 

@@ -115,8 +115,19 @@ class Reading:
     air_quality_european_index: float | None = None
     air_quality_usa_index: float | None = None
     pollen_grains_per_cubic_meter: dict[str, float] = field(default_factory=dict)
-    # False for a provider that forecasts and does not observe: no past hour's rain or snow.
+    # False for a provider that forecasts and does not observe, or a station that did not
+    # measure it (`null`): no past hour's rain or snow families at all.
     observes_precipitation: bool = True
+    # False for a station that reports precipitation but no snow of its own: no snow families.
+    observes_snow: bool = True
+    # The station that answered (`station` is the id a `station:` target takes), how far
+    # it lies from the target's point (None for a `station:` target), and its height.
+    station_id: str = ""
+    station_name: str = ""
+    station_distance_meters: float | None = None
+    station_elevation_meters: float | None = None
+    # window ("1h") -> seconds of sunshine in it
+    sunshine_duration_seconds: dict[str, float] = field(default_factory=dict)
     # Parts asked for but not had (`Part` values, comma-separated): the reading
     # is served without it, and cached only briefly so the part comes back soon.
     missing: str = ""

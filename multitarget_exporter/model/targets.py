@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 
 MAX_TARGET_LENGTH = 256
@@ -18,9 +19,16 @@ POINT_DECIMALS = 4
 
 _COORDINATES = re.compile(r"([+-]?\d{1,3}(?:\.\d+)?)\s*,\s*([+-]?\d{1,3}(?:\.\d+)?)")
 _PREFIX = re.compile(r"([A-Za-z][A-Za-z_]*):(.*)", re.DOTALL)
+# Coordinates that are not numbers (nan, inf, infinity): refused rather than taken as a name.
+_NOT_FINITE = re.compile(
+    r"[+-]?(?:nan|inf(?:inity)?|[\d.]+)\s*,\s*[+-]?(?:nan|inf(?:inity)?|[\d.]+)", re.IGNORECASE
+)
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _CITY_ID = re.compile(r"\d{1,12}")
 _ZIP_CODE = re.compile(r"[0-9A-Za-z][0-9A-Za-z -]{0,15}")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
+# A weather station's id as the national services write it (NWS `KSEA`, DWD `01766`).
+_STATION = re.compile(r"[A-Za-z0-9]{1,16}")
 
 
 def rounded(value: float) -> float:
@@ -81,7 +89,19 @@ class PostalCode:
         return f"zip:{self.code},{self.country or ''}".casefold()
 
 
-Location = PlaceName | CityId | Coordinates | PostalCode
+@dataclass(frozen=True, slots=True)
+class StationId:
+    """A weather station by its id (NWS `stationIdentifier`, DWD station id), in upper case:
+    the NWS's ids are case-blind, and DWD's are digits."""
+
+    station: str
+
+    @property
+    def key(self) -> str:
+        return f"station:{self.station}"
+
+
+Location = PlaceName | CityId | Coordinates | PostalCode | StationId
 
 
 def _check_characters(target: str) -> None:
@@ -91,6 +111,17 @@ def _check_characters(target: str) -> None:
         # Cc: C0/C1 controls and DEL; Cs: lone surrogates that cannot be encoded.
         if unicodedata.category(char) in ("Cc", "Cs"):
             raise TargetError("target contains control characters")
+        if char == "\ufffd":  # what a byte that is not UTF-8 may decode to
+            raise TargetError("target is not valid UTF-8 once percent-decoded")
+    if _PERCENT.search(target):
+        # werkzeug leaves percent escapes that do not decode as UTF-8 (%ff%fe) as they were
+        try:
+            urllib.parse.unquote_to_bytes(target).decode("utf-8")
+        except UnicodeDecodeError:
+            raise TargetError("target is not valid UTF-8 once percent-decoded") from None
+    pair = _NOT_FINITE.fullmatch(target.strip())
+    if pair and re.search("nan|inf", target, re.IGNORECASE):
+        raise TargetError("coordinates must be finite numbers")
 
 
 def _parse_coordinates(match: re.Match[str]) -> Coordinates:
@@ -145,6 +176,10 @@ def parse_target(target: str | None) -> Location:
             return CityId(int(value))
         if prefix == "zip":
             return _parse_zip(value)
-        raise TargetError("unknown target prefix: use id:, zip:, lat,lon or a place name")
+        if prefix == "station":
+            if not _STATION.fullmatch(value):
+                raise TargetError("station: wants a station id of 1 to 16 letters and digits")
+            return StationId(value.upper())
+        raise TargetError("unknown target prefix: use id:, zip:, station:, lat,lon or a place name")
 
     return _parse_place(target)

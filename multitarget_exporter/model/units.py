@@ -64,3 +64,50 @@ def precipitation(millimetres_by_window: Mapping[str, float | None]) -> dict[str
     windows not reported, or negative, are left out."""
     found = {window: metres(millimetres) for window, millimetres in millimetres_by_window.items()}
     return {window: value for window, value in found.items() if value is not None}
+
+
+SECONDS_PER_MINUTE = 60.0
+# The WMO unit codes the NWS writes (`wmoUnit:degC`; older answers `unit:degC`), each as
+# the quantity it measures and the factor to the base unit of that quantity: Celsius,
+# a 0 to 1 ratio, pascals, metres per second, degrees of angle, metres. A value in a
+# unit not listed here is left out, never guessed.
+WMO_UNITS: dict[str, tuple[str, float]] = {
+    "degC": ("temperature", 1.0),
+    "percent": ("ratio", 0.01),
+    "Pa": ("pressure", 1.0),
+    "km_h-1": ("speed", 1 / 3.6),
+    "m_s-1": ("speed", 1.0),
+    "degree_(angle)": ("angle", 1.0),
+    "m": ("length", 1.0),
+    "mm": ("length", 1 / MILLIMETRES_PER_METRE),
+}
+_WMO_PREFIXES = ("wmoUnit:", "unit:")
+# Digits kept of each quantity in its base unit: what the stations measure, without the
+# float noise a factor leaves (7.56 km/h is 2.1 m/s, not 2.0999999999999996).
+_WMO_DIGITS = {"temperature": 3, "ratio": 12, "pressure": 2, "speed": 3, "angle": 3, "length": 9}
+
+
+def wmo_quantity(value: float | None, unit_code: str | None, quantity: str) -> float | None:
+    """A value in `unit_code` (a WMO unit code) as `quantity` in its base unit; None for
+    no value, a unit not known here, or one that measures something else."""
+    if value is None or not unit_code:
+        return None
+    for prefix in _WMO_PREFIXES:
+        if unit_code.startswith(prefix):
+            known = WMO_UNITS.get(unit_code[len(prefix) :])
+            break
+    else:
+        known = None
+    if known is None or known[0] != quantity:
+        return None
+    return round(value * known[1], _WMO_DIGITS[quantity])
+
+
+def kilometres_per_hour(value: float | None) -> float | None:
+    """km/h to m/s."""
+    return metres_per_second(value, "km/h")
+
+
+def seconds_of_minutes(minutes: float | None) -> float | None:
+    """A duration in minutes as seconds; None for none or a negative one."""
+    return None if minutes is None or minutes < 0 else minutes * SECONDS_PER_MINUTE

@@ -38,7 +38,7 @@ from multitarget_exporter.model.reading import (
     Reading,
     dew_point_celsius,
 )
-from multitarget_exporter.model.targets import POINT_DECIMALS, CityId, Location, rounded
+from multitarget_exporter.model.targets import POINT_DECIMALS, CityId, Location, StationId, rounded
 from multitarget_exporter.providers import met_symbols, steps
 from multitarget_exporter.providers.geocoding import Geocoder, Place
 from multitarget_exporter.runtime.perprocess import PerProcess
@@ -332,6 +332,11 @@ class MetNorway:
             return (
                 "id: targets are OpenWeatherMap city ids; a met_norway module takes "
                 "a place name, zip: or lat,lon"
+            )
+        if isinstance(location, StationId):
+            return (
+                "station: targets name a weather station, for nws and bright_sky modules; "
+                "a met_norway module takes a place name, zip: or lat,lon"
             )
         return None
 

@@ -33,7 +33,7 @@ from multitarget_exporter.model.reading import (
     Reading,
     dew_point_celsius,
 )
-from multitarget_exporter.model.targets import CityId, Location
+from multitarget_exporter.model.targets import CityId, Location, StationId
 from multitarget_exporter.providers import open_meteo_air, steps
 from multitarget_exporter.providers import open_meteo_forecast as forecast_blocks
 from multitarget_exporter.providers.geocoding import Geocoder, Place
@@ -251,6 +251,11 @@ class OpenMeteo:
             return (
                 "id: targets are OpenWeatherMap city ids; an open_meteo module takes "
                 "a place name, zip: or lat,lon"
+            )
+        if isinstance(location, StationId):
+            return (
+                "station: targets name a weather station, for nws and bright_sky modules; "
+                "an open_meteo module takes a place name, zip: or lat,lon"
             )
         return None
 

@@ -28,7 +28,14 @@ from multitarget_exporter.model.reading import (
     Reading,
     dew_point_celsius,
 )
-from multitarget_exporter.model.targets import CityId, Coordinates, Location, PlaceName, PostalCode
+from multitarget_exporter.model.targets import (
+    CityId,
+    Coordinates,
+    Location,
+    PlaceName,
+    PostalCode,
+    StationId,
+)
 from multitarget_exporter.providers import steps
 from multitarget_exporter.upstream import client as upstream
 from multitarget_exporter.upstream.answers import (
@@ -242,7 +249,12 @@ class OpenWeatherMap:
         return None  # every reading is asked for: the cache alone keeps them
 
     def unsupported(self, location: Location) -> str | None:
-        return None  # every target form has an OWM query
+        if isinstance(location, StationId):
+            return (
+                "station: targets name a weather station, for nws and bright_sky modules; "
+                "an openweathermap module takes a place name, id:, zip: or lat,lon"
+            )
+        return None  # every other target form has an OWM query
 
     def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
         params = {**query_for(location), **self._common}

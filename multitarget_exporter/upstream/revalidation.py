@@ -83,7 +83,13 @@ def kept_or_claimed(
         if kept is not None and fresh(kept):
             return kept, False
         if validators.claim(key, max(deadline.remaining(), 1.0)):
-            return kept, True
+            # Another process may have kept its answer and let go between the read above
+            # and this claim: read again before spending a call.
+            again = validators.get(key)
+            if again is not None and fresh(again):
+                validators.release(key)
+                return again, False
+            return again if again is not None else kept, True
         if deadline.remaining() <= POLL_SECONDS:
             return None
         time.sleep(POLL_SECONDS)  # another process is asking: its answer is coming

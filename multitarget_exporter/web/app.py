@@ -30,6 +30,7 @@ from multitarget_exporter.probing.state import InForce, ServingState, report_rel
 from multitarget_exporter.runtime import selfmetrics
 from multitarget_exporter.runtime.probelog import ProbeLog
 from multitarget_exporter.web import pages
+from multitarget_exporter.web.collector import observation_age
 from multitarget_exporter.web.exposition import metrics_response, probe_response
 from multitarget_exporter.web.pages import text
 from multitarget_exporter.web.warning_metrics import warnings_metrics
@@ -144,7 +145,11 @@ class ExporterApp:
         if probe.warnings is not None:
             warnings = run_warnings(probe.warnings, result, probe.location, timeout, probe_log)
         report_probe(probe, result, timeout, probe_log, self.history, warnings)
-        extra = warnings_metrics(warnings, time.time()) if warnings is not None else ()
+        now = time.time()
+        # Per probe, beside the probe_* lines: the age grows while the reading stays cached.
+        extra = list(observation_age(result, now))
+        if warnings is not None:
+            extra.extend(warnings_metrics(warnings, now))
         if request.args.get("debug", "").lower() == "true":
             return pages.debug_page(probe_log, result, probe.module, state.config.secrets, extra)
         response = probe_response(result, request, kept, extra)

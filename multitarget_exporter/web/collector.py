@@ -92,6 +92,16 @@ _READING_GAUGES: tuple[tuple[str, str, str], ...] = (
         "US air quality index (0 to 500), as Open-Meteo gives it.",
         "air_quality_usa_index",
     ),
+    (
+        "weather_station_distance_meters",
+        "Distance from the target's point to the station that answered.",
+        "station_distance_meters",
+    ),
+    (
+        "weather_station_elevation_meters",
+        "Elevation of the station that answered.",
+        "station_elevation_meters",
+    ),
 )
 
 # (metric name, help, ForecastStep attribute) for the families labelled by `horizon`.
@@ -196,6 +206,21 @@ def probe_metrics(result: ProbeResult) -> Iterator[Metric]:
         )
 
 
+def observation_age(result: ProbeResult, now: float) -> Iterator[Metric]:
+    """`weather_observation_age_seconds`: how old the reading's observation is at `now`,
+    the probe's moment (0 for one stamped ahead of this clock). Made at every probe, with
+    the `probe_*` families, never kept with the reading's encoded lines."""
+    reading = result.reading
+    if reading is None or reading.observation_timestamp_seconds is None:
+        return
+    age = max(0.0, round(now - reading.observation_timestamp_seconds, 3))
+    yield _gauge(
+        "weather_observation_age_seconds",
+        "How long before this probe the upstream measured the reading.",
+        age,
+    )
+
+
 def _precipitation(name: str, documentation: str, windows: dict[str, float]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(name, documentation, labels=["window"])
     family.add_metric(["1h"], windows.get("1h", 0.0))
@@ -258,9 +283,19 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
         yield _precipitation(
             "weather_rain_meters", "Rain over the window, in metres of water.", reading.rain_meters
         )
-        yield _precipitation(
-            "weather_snow_meters", "Snow over the window, in metres.", reading.snow_meters
+        if reading.observes_snow:
+            yield _precipitation(
+                "weather_snow_meters", "Snow over the window, in metres.", reading.snow_meters
+            )
+    if reading.sunshine_duration_seconds:
+        sunshine = GaugeMetricFamily(
+            "weather_sunshine_duration_seconds",
+            "Sunshine over the window, in seconds.",
+            labels=["window"],
         )
+        for window, seconds in reading.sunshine_duration_seconds.items():
+            sunshine.add_metric([window], seconds)
+        yield sunshine
     if reading.conditions:
         conditions = GaugeMetricFamily(
             "weather_condition_info",
@@ -299,6 +334,14 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
     )
     location.add_metric([reading.location_name, reading.location_country, reading.provider], 1.0)
     yield location
+    if reading.station_id:
+        station = GaugeMetricFamily(
+            "weather_station_info",
+            "The station that answered; `station` is the id a station: target takes.",
+            labels=["station", "name", "provider"],
+        )
+        station.add_metric([reading.station_id, reading.station_name, reading.provider], 1.0)
+        yield station
 
 
 class ProbeCollector:
