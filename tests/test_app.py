@@ -62,10 +62,14 @@ def test_module_defaults_to_default_and_empty_module_too(client):
     assert client.get("/probe?target=Tokyo&module=").status_code == 200
 
 
-def test_invalid_utf8_target_is_not_a_server_error(client):
-    response = client.get("/probe?target=%FF%FE")
-    assert response.status_code == 200  # decoded with replacement: an unknown place
-    assert 'reason="not_found"' in response.get_data(as_text=True)
+@pytest.mark.parametrize("query", ["target=%FF%FE", "target=nan,nan", "target=inf,0"])
+def test_junk_targets_are_400s_before_any_upstream_call(client, upstream, query):
+    before = upstream.state.summary()["total"]
+    response = client.get(f"/probe?{query}")
+    assert response.status_code == 400
+    assert response.get_data(as_text=True).startswith("bad target: ")
+    assert response.get_data(as_text=True).count("\n") == 1
+    assert upstream.state.summary()["total"] == before
 
 
 def test_a_provider_bug_is_a_failed_probe_not_a_500(client, monkeypatch):

@@ -259,18 +259,21 @@ def test_the_warning_alerts_fire_on_the_warnings(prometheus):
     """WeatherWarningSevere for the places with a severe warning in effect; Miami's
     hurricane is 3 to 4 hours away, within WeatherWarningSevereUpcoming's 12: pending or
     firing (its `for:` may not have run out yet), with the right labels."""
+    severe = {place for place, (_, state, _) in WARNING_PLACES.items() if state == "in_effect"}
+    # Each place's first scrape comes at its own moment: wait for every one, not the first.
     deadline = time.monotonic() + RULE_WAIT_SECONDS
     while True:
         alerts = prometheus.api("alerts")["alerts"]
-        names = {a["labels"]["alertname"] for a in alerts}
-        wanted = {"WeatherWarningSevere", "WeatherWarningSevereUpcoming"}
-        if wanted <= names or time.monotonic() > deadline:
+        by_alert: dict[str, set[str]] = {}
+        for alert in alerts:
+            name, place = alert["labels"]["alertname"], alert["labels"]["instance"]
+            by_alert.setdefault(name, set()).add(place)
+        settled = by_alert.get("WeatherWarningSevere") == severe and by_alert.get(
+            "WeatherWarningSevereUpcoming"
+        )
+        if settled or time.monotonic() > deadline:
             break
         time.sleep(2)
-    by_alert: dict[str, set[str]] = {}
-    for alert in alerts:
-        by_alert.setdefault(alert["labels"]["alertname"], set()).add(alert["labels"]["instance"])
-    severe = {place for place, (_, state, _) in WARNING_PLACES.items() if state == "in_effect"}
     assert by_alert.get("WeatherWarningSevere") == severe
     assert by_alert.get("WeatherWarningSevereUpcoming") == {"25.7617,-80.1918"}
     assert "WeatherWarningsUnreadable" not in by_alert

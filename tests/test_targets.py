@@ -86,3 +86,18 @@ def test_keys_identify_a_place_whatever_its_spelling():
     assert parse_target("london,gb").key == parse_target(" London , GB ").key
     assert parse_target("51.50850,-0.12570").key == parse_target("51.5085,-0.1257").key
     assert parse_target("London,GB").key != parse_target("London,CA").key
+
+
+@pytest.mark.parametrize("target", ["nan,nan", "inf,0", "-Infinity, 3", "0,NaN"])
+def test_coordinates_that_are_not_finite_are_refused(target):
+    with pytest.raises(TargetError, match="finite"):
+        parse_target(target)
+
+
+def test_a_target_that_was_not_utf8_is_refused():
+    # werkzeug decodes %ff%fe to replacement characters
+    with pytest.raises(TargetError, match="UTF-8"):
+        parse_target("\ufffd\ufffd")
+    with pytest.raises(TargetError, match="UTF-8"):
+        parse_target("%FF%FE")  # as werkzeug leaves what it cannot decode
+    assert parse_target("Nancy,FR") and parse_target("Infiesto,ES")
