@@ -12,6 +12,10 @@ from multitarget_exporter import __version__
 from multitarget_exporter.cli import gunicorn_bind
 from tests.conftest import exporter_env, samples, standard_config, users_gunicorn
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 EXPORTER = [sys.executable, "-m", "multitarget_exporter"]
 
 

@@ -10,6 +10,10 @@ import requests
 
 from tests.conftest import samples, unique, unique_point
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 CALLS = "/data/2.5/weather"
 
 

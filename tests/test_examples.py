@@ -25,6 +25,10 @@ import yaml
 from multitarget_exporter.config.modules import load_config, parse_config
 from multitarget_exporter.model.targets import parse_target
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 SCHEMAS = Path(__file__).parent / "schemas"
 BIN = Path(sys.executable).parent

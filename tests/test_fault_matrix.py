@@ -15,6 +15,10 @@ import pytest
 
 from tests.conftest import OWM_KEY, samples, unique_point
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 METEO_KEY = "OM-matrix-KEY-8c41f07d"
 DEADLINE = 1.0
 SLACK = 0.6  # scheduling on a shared machine; the cut itself is at the deadline

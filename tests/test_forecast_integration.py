@@ -18,6 +18,10 @@ import requests
 
 from tests.conftest import promtool_check, samples, unique_point
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 HORIZONS = ["1h", "3h", "6h", "12h", "24h", "120h"]
 SECONDS = {label: int(label[:-1]) * 3600 for label in HORIZONS}

@@ -7,10 +7,15 @@ import time
 import uuid
 from html import unescape
 
+import pytest
 import requests
 
 from multitarget_exporter.probing.history import SqliteHistory
 from tests.conftest import OWM_KEY, standard_config
+
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 
 def fresh_get(exporter, path: str, **params) -> requests.Response:

@@ -22,6 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import OWM_KEY
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 DEADLINE = 2.0
 ALLOWED = {
     "/data/2.5/weather": {"q", "id", "lat", "lon", "zip", "units", "lang", "appid"},

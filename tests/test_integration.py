@@ -9,6 +9,10 @@ import pytest
 
 from tests.conftest import OWM_KEY, promtool_check, samples, unique
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 # -- readings ------------------------------------------------------------------------
 
 

@@ -15,6 +15,10 @@ import requests
 
 from tests.conftest import samples, unique, unique_point
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def config(url: str, max_entries: int = 10000) -> str:
     owm = f"provider: openweathermap, api_key: '${{IT_OWM_KEY}}', base_url: '{url}'"

@@ -20,6 +20,10 @@ import requests
 from multitarget_exporter import __version__
 from tests.conftest import samples
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 PATH = "/weatherapi/locationforecast/2.0/complete"
 CONTACT = "weather-ops@example.com"
 

@@ -28,6 +28,10 @@ from fake_upstream.places import KELVIN, World
 from multitarget_exporter.config.fields import parse_duration
 from tests.conftest import free_port
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 EXAMPLE_ADDRESS = "127.0.0.1:9265"
 EXAMPLE_UPSTREAM = "http://127.0.0.1:8080"

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import redis
 import requests
 
@@ -18,6 +19,10 @@ from multitarget_exporter.providers.openweathermap import parse_air, parse_curre
 from multitarget_exporter.upstream.rediscache import decode, encode
 from tests.conftest import samples, unique_point
 from tests.test_forecast import NOW, H, om_answer
+
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "owm"
 

@@ -13,6 +13,10 @@ import yaml
 
 from tests.conftest import exporter_env, samples, users_gunicorn
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def config_text(fake_url: str, extra_module: str | None = None) -> str:
     modules = {

@@ -21,6 +21,10 @@ import requests
 
 from tests.conftest import samples, unique_point
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 ATTACKERS = 1000
 QUICK = 0.5  # seconds: what a scrape may wait while the attack goes on
 

@@ -16,6 +16,10 @@ from multitarget_exporter.config.files import ConfigError
 from multitarget_exporter.config.modules import parse_config
 from tests.conftest import samples, unique_point
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 
 def config(fake_url: str, cache: str = "") -> str:
     owm = f"provider: openweathermap, api_key: '${{IT_OWM_KEY}}', base_url: '{fake_url}'"

@@ -22,6 +22,10 @@ from fake_upstream import nws as fake_nws
 from multitarget_exporter import __version__
 from tests.conftest import promtool_check, samples
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 CONTACT = "stations-ops@example.com"
 SILENT, NO_TEMPERATURE, REJECTED, NO_PRECIPITATION = (
     "36.25,-87.25",  # nearest KLSQ

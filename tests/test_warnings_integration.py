@@ -16,6 +16,10 @@ import pytest
 from multitarget_exporter import __version__
 from tests.conftest import promtool_check, samples, unique, unique_point
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 CONTACT = "warnings-ops@example.com"
 DENVER, MIAMI, MINNEAPOLIS, OKLAHOMA, SEATTLE, PHOENIX = (
     "39.7392,-104.9903",

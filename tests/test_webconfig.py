@@ -16,6 +16,10 @@ from multitarget_exporter.config.files import ConfigError
 from multitarget_exporter.config.web import load_web_config
 from tests.conftest import exporter_env, samples, standard_config
 
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
+
 PASSWORD = "correct horse battery staple"
 
 

@@ -6,9 +6,14 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import exporter_env, samples, standard_config, users_gunicorn
+
+# Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
+# left out of the quick run, `pytest -m "not slow"`.
+pytestmark = pytest.mark.slow
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "gunicorn.conf.py"
 PROBES = 'multitarget_exporter_probes_total{module="nocache",result="success"}'
