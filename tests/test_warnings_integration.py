@@ -243,7 +243,8 @@ def test_a_failed_warnings_call_keeps_the_weather(exporter, fake_upstream):
 def test_every_warnings_fault_is_probe_warnings_success_0_within_the_deadline(
     exporter, fake_upstream, fault
 ):
-    point = f"42.{int(time.time() * 1000) % 9000 + 1000},-98.5001"
+    # Four decimals ending in 1: the point as sent, so the fault rule matches it.
+    point = f"42.{int(time.time() * 1000) % 1000:03d}1,-98.5001"
     fake_upstream.fault(fault, match=point, path="/alerts/active")
     started = time.monotonic()
     found, _ = probe(exporter, point)
