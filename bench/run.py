@@ -52,7 +52,10 @@ from multitarget_exporter.server.gunicorn_config import KEEPALIVE_SECONDS, WORKE
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-000000"
 WORKER_CLASSES = ("gevent", "gthread")
-GTHREAD_THREADS = 128  # what the exporter ran with before gevent, and --threads' default
+GTHREAD_THREADS = 128
+# A point whose official warnings the fake's NWS serves (a severe one in effect).
+WARNED_POINT = "39.7392,-104.9903"
+WARNED = "hit at a warned point"  # what the exporter ran with before gevent, and --threads' default
 
 
 def free_port() -> int:
@@ -135,7 +138,12 @@ def start_ours(
     """Our exporter through its CLI; gthread with 128 threads a worker, gevent its defaults."""
     config = stack.workdir / f"ours-{workers}-{cache}.yml"
     owm = f"provider: openweathermap, api_key: {KEY}, base_url: '{fake}', timeout: 5s"
-    text = f"modules:\n  default: {{{owm}}}\n  nocache: {{{owm}, cache_ttl: 0}}\n"
+    urls = f"{{nws: '{fake}', dwd: '{fake}', met_norway: '{fake}'}}"
+    warned = f"warnings: [nws, dwd, met_norway], warnings_urls: {urls}, contact: bench@example.com"
+    text = (
+        f"modules:\n  default: {{{owm}}}\n  nocache: {{{owm}, cache_ttl: 0}}\n"
+        f"  warned: {{{owm}, {warned}}}\n"
+    )
     if cache == "redis":
         text += f"cache: {{backend: redis, url: '{redis_url}'}}\n"
     config.write_text(text)
@@ -317,6 +325,11 @@ def measure_throughput(stack, fake, blackbox, workers, args, cache, redis_url) -
         started.append(process)
         urls[service_name("ours", worker_class, "hit")] = probe_url(ours, "London,GB")
         urls[service_name("ours", worker_class, "miss")] = probe_url(ours, "London,GB", "nocache")
+        if worker_class == "gevent":  # a point the fake's NWS warns for, with and without
+            urls[service_name("ours", worker_class, WARNED)] = probe_url(ours, WARNED_POINT)
+            urls[service_name("ours", worker_class, f"{WARNED}, warnings")] = probe_url(
+                ours, WARNED_POINT, "warned"
+            )
     urls[service_name("blackbox")] = (
         f"{blackbox}/probe?module=http_2xx&target={quote(weather, safe='')}"
     )
@@ -742,6 +755,14 @@ def comparison_rows(report: dict, args) -> list[tuple]:
             ))  # fmt: skip
     for setting in (DEFAULTS, PER_CORE):
         summary = report["throughput"][setting]
+        for connections in args.connections:
+            ours = summary[(service_name("ours", "gevent", f"{WARNED}, warnings"), connections)]
+            theirs = summary[(service_name("ours", "gevent", WARNED), connections)]
+            rows.append((
+                "cache hits with `warnings` on, probes/s, against the same point without",
+                setting, connections, f"{ours['rate']:,.0f}/s",
+                f"{theirs['rate']:,.0f}/s (no warnings)", ours["rate"] / theirs["rate"],
+            ))  # fmt: skip
         for field in ("p50", "p99"):
             for connections in args.connections:
                 ours = summary[(service_name("ours", "gevent", "hit"), connections)][field]
