@@ -151,12 +151,8 @@ class WarningsLookup:
                 return covered
         key = self._key(source, point)
 
-        def fresh(kept: Validated) -> bool:
-            read = _kept_answer(kept)
-            if read is None:
-                return False
-            limit = source.ttl_seconds if read[0].covered else COVERAGE_SECONDS
-            return self._clock() - read[1] < limit
+        def limit(answer: WarningsAnswer) -> float:
+            return source.ttl_seconds if answer.covered else COVERAGE_SECONDS
 
         def ask() -> _Asked:
             path, params = PARSERS[source.name].alerts_request(latitude, longitude)
@@ -166,7 +162,7 @@ class WarningsLookup:
             exchange = self._call(source, "alerts", path, params, headers, deadline, log)
             return self._read_alerts(source, exchange)
 
-        return self._kept_or_asked(key, fresh, ask, source, deadline)
+        return self._kept_or_asked(key, limit, ask, source, deadline)
 
     def _nws_covered(
         self,
@@ -180,10 +176,6 @@ class WarningsLookup:
         """Whether the NWS covers the point: its `/points` answer, kept for a day."""
         key = self._key(source, point, "points")
 
-        def fresh(kept: Validated) -> bool:
-            read = _kept_answer(kept)
-            return read is not None and self._clock() - read[1] < COVERAGE_SECONDS
-
         def ask() -> _Asked:
             path = nws.points_request(latitude, longitude)
             headers = {**self._headers, "Accept": "application/geo+json"}
@@ -194,22 +186,30 @@ class WarningsLookup:
                 return _Asked(WarningsAnswer(covered=True, warnings=(), source="nws"))
             return _Asked(None, _why(exchange))
 
-        return self._kept_or_asked(key, fresh, ask, source, deadline)
+        return self._kept_or_asked(key, lambda answer: COVERAGE_SECONDS, ask, source, deadline)
 
     def _kept_or_asked(
         self,
         key: str,
-        fresh: Callable[[Validated], bool],
+        limit: Callable[[WarningsAnswer], float],
         ask: Callable[[], _Asked],
         source: WarningSource,
         deadline: Deadline,
     ) -> _Asked:
+        """The kept answer while it is younger than `limit(answer)`, else `ask()`'s, kept."""
+        # Each kept answer is decoded once: judging it fresh, then answering with it.
+        reads: dict[int, tuple[WarningsAnswer, float] | None] = {}
+
+        def fresh(kept: Validated) -> bool:
+            read = reads[id(kept)] = _kept_answer(kept)
+            return read is not None and self._clock() - read[1] < limit(read[0])
+
         def work() -> _Asked:
             got = kept_or_claimed(self._store, key, fresh, deadline)
             if got is None:
                 return _Asked(None, "timeout: another process is asking for this point")
             kept, must_ask = got
-            read = _kept_answer(kept) if kept is not None else None
+            read = reads.get(id(kept)) if kept is not None else None
             if not must_ask and read is not None:
                 return _Asked(read[0], fetched_at=read[1])
             try:
