@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -35,6 +35,7 @@ from multitarget_exporter.upstream.cache import Bucket
 from multitarget_exporter.upstream.client import Exchange, Upstream
 from multitarget_exporter.upstream.revalidation import Validated, Validators, kept_or_claimed
 from multitarget_exporter.upstream.singleflight import SingleFlight
+from multitarget_exporter.upstream.store import ExpiringStore
 from multitarget_exporter.warnings import dwd, met_norway, nws
 
 # How long a point stays "outside" a source's area, and the NWS's answer to "is it
@@ -43,6 +44,8 @@ COVERAGE_SECONDS = 24 * 3600.0
 PARSERS: dict[str, ModuleType] = {"nws": nws, "met_norway": met_norway, "dwd": dwd}
 # The status that says "not our area" of each source's alerts call (the NWS: its /points).
 _OUTSIDE_STATUS = {"met_norway": 422, "dwd": 404}
+# Answers this process has read, kept decoded while they stay fresh for the module.
+_DECODED_ENTRIES = 10000
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,9 @@ class WarningsLookup:
         agent = f"multitarget_exporter/{__version__} {module.contact}".strip()
         self._headers = {"User-Agent": agent, "Accept-Encoding": "gzip"}
         self._upstreams = {source.name: Upstream(source.name) for source in self.sources}
+        # A fresh answer is read from the shared store (Redis: a round trip) and decoded
+        # once per process, then served from here until its freshness ends.
+        self._decoded: ExpiringStore[_Asked] = ExpiringStore(_DECODED_ENTRIES)
 
     def lookup(
         self, latitude: float, longitude: float, deadline: Deadline, log: ProbeLog
@@ -197,12 +203,21 @@ class WarningsLookup:
         deadline: Deadline,
     ) -> _Asked:
         """The kept answer while it is younger than `limit(answer)`, else `ask()`'s, kept."""
+        known = self._decoded.get(key)
+        if known and known.answer and self._clock() - known.fetched_at < limit(known.answer):
+            return known
         # Each kept answer is decoded once: judging it fresh, then answering with it.
         reads: dict[int, tuple[WarningsAnswer, float] | None] = {}
 
         def fresh(kept: Validated) -> bool:
             read = reads[id(kept)] = _kept_answer(kept)
             return read is not None and self._clock() - read[1] < limit(read[0])
+
+        def remember(asked: _Asked) -> _Asked:
+            if asked.answer is not None:
+                left = asked.fetched_at + limit(asked.answer) - self._clock()
+                self._decoded.put(key, asked, left)
+            return asked
 
         def work() -> _Asked:
             got = kept_or_claimed(self._store, key, fresh, deadline)
@@ -211,7 +226,7 @@ class WarningsLookup:
             kept, must_ask = got
             read = reads.get(id(kept)) if kept is not None else None
             if not must_ask and read is not None:
-                return _Asked(read[0], fetched_at=read[1])
+                return remember(_Asked(read[0], fetched_at=read[1]))
             try:
                 asked = ask()
                 if asked.answer is not None:
@@ -221,6 +236,7 @@ class WarningsLookup:
                     now = self._clock()
                     document = _document(asked.answer, now)
                     self._store.put(key, Validated(now + keep, "", 200, document), keep)
+                    asked = remember(replace(asked, fetched_at=now))
                 return asked
             finally:
                 self._store.release(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from werkzeug.exceptions import HTTPException
@@ -33,7 +34,11 @@ from multitarget_exporter.web import pages
 from multitarget_exporter.web.collector import observation_age
 from multitarget_exporter.web.exposition import metrics_response, probe_response
 from multitarget_exporter.web.pages import text
-from multitarget_exporter.web.warning_metrics import warnings_metrics
+from multitarget_exporter.web.warning_metrics import (
+    EncodedWarnings,
+    success_metric,
+    warnings_metrics,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -68,6 +73,7 @@ class ExporterApp:
         self.config_path = config_path
         self.history = history if history is not None else MemoryHistory()
         self.in_force = InForce(config)
+        self.encoded_warnings = EncodedWarnings()
         # What POST /-/reload does: the server side hands in a reload that reaches every
         # process; on its own the app re-reads its file and swaps it in this process.
         self.reload_action: Callable[[], list[str]] = self.reload
@@ -148,11 +154,17 @@ class ExporterApp:
         now = time.time()
         # Per probe, beside the probe_* lines: the age grows while the reading stays cached.
         extra = list(observation_age(result, now))
-        if warnings is not None:
-            extra.extend(warnings_metrics(warnings, now))
         if request.args.get("debug", "").lower() == "true":
+            if warnings is not None:
+                extra.extend(warnings_metrics(warnings, now))
             return pages.debug_page(probe_log, result, probe.module, state.config.secrets, extra)
-        response = probe_response(result, request, kept, extra)
+        blocks = None
+        if warnings is not None:
+            extra.append(success_metric(warnings))
+            answer = warnings.answer
+            if answer is not None:
+                blocks = partial(self.encoded_warnings.block, answer, now)
+        response = probe_response(result, request, kept, extra, blocks)
         response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -46,8 +46,8 @@ class _Families:
         return self._families
 
 
-def _encode(families: Iterable[Metric], encoder: Encoder) -> bytes:
-    """Families in one format, without OpenMetrics' closing line."""
+def encode_block(families: Iterable[Metric], encoder: Encoder) -> bytes:
+    """Families in one format, without OpenMetrics' closing line: a block to join."""
     encoded = encoder(_Families(families))
     return encoded[: -len(_EOF)] if encoded.endswith(_EOF) else encoded
 
@@ -58,16 +58,19 @@ def probe_body(
     content_type: str,
     kept: dict[str, bytes],
     extra: Iterable[Metric] = (),
+    blocks: Callable[[Encoder, str], bytes] | None = None,
 ) -> bytes:
-    """The probe's answer in one format: its `probe_*` families and `extra` (its warnings),
-    then its reading's (from `kept`, the reading's encodings by format, where it was
-    encoded before)."""
-    body = _encode(itertools.chain(probe_metrics(result), extra), encoder)
+    """The probe's answer in one format: its `probe_*` families, `extra`, the families
+    `blocks` gives already encoded (its warnings), then its reading's (from `kept`, the
+    reading's encodings by format, where it was encoded before)."""
+    body = encode_block(itertools.chain(probe_metrics(result), extra), encoder)
+    if blocks is not None:
+        body += blocks(encoder, content_type)
     reading = result.reading
     if reading is not None:
         encoded = kept.get(content_type)
         if encoded is None:
-            encoded = _encode(reading_metrics(reading), encoder)
+            encoded = encode_block(reading_metrics(reading), encoder)
             if len(kept) < _FORMATS_KEPT:
                 # Two probes may both encode a new reading; they store the same bytes.
                 kept[content_type] = encoded
@@ -76,11 +79,16 @@ def probe_body(
 
 
 def probe_response(
-    result: ProbeResult, request: Request, kept: dict[str, bytes], extra: Iterable[Metric] = ()
+    result: ProbeResult,
+    request: Request,
+    kept: dict[str, bytes],
+    extra: Iterable[Metric] = (),
+    blocks: Callable[[Encoder, str], bytes] | None = None,
 ) -> Response:
-    """A finished probe encoded as the request asks, with `extra` families (its warnings)."""
+    """A finished probe encoded as the request asks, with `extra` families and `blocks`'
+    encoded ones (its warnings)."""
     encoder, content_type = choose_encoder(_header(request, "HTTP_ACCEPT"))
-    body = probe_body(result, encoder, content_type, kept, extra)
+    body = probe_body(result, encoder, content_type, kept, extra, blocks)
     return _response(body, content_type, request)
 
 

@@ -9,28 +9,76 @@ urgency and certainty); headlines and descriptions never become labels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from multitarget_exporter.model.warning import WeatherWarning
+from multitarget_exporter.model.warning import WarningsAnswer, WeatherWarning
+from multitarget_exporter.upstream.store import ExpiringStore
 from multitarget_exporter.warnings.lookup import WarningsOutcome
+from multitarget_exporter.web.exposition import Encoder, encode_block
 
 STATES = ("in_effect", "upcoming")
 _KIND_LABELS = ["source", "event", "severity", "urgency", "certainty", "state"]
 
 
+# Answers whose families are kept encoded, per format (a few formats each).
+_ENCODED_ENTRIES = 4000
+# A block is let go after a day at most, changed or not (the answer is long renewed by then).
+_LONGEST_SECONDS = 24 * 3600.0
+
+
 def warnings_metrics(outcome: WarningsOutcome, now: float) -> Iterator[Metric]:
     """`probe_warnings_success`, then, with an answer to report, the warning families."""
-    yield GaugeMetricFamily(
+    yield success_metric(outcome)
+    if outcome.answer is not None:
+        yield from answer_metrics(outcome.answer, now)
+
+
+def success_metric(outcome: WarningsOutcome) -> Metric:
+    """`probe_warnings_success`: whether the walk over the sources ended without a failure."""
+    return GaugeMetricFamily(
         "probe_warnings_success",
         "Whether the point's warnings were read (or no source covers it).",
         value=float(outcome.success),
     )
-    answer = outcome.answer
-    if answer is None:
-        return
+
+
+def next_change(answer: WarningsAnswer, now: float) -> float:
+    """When the answer's families next change by themselves: the first onset or end
+    after `now` (a warning comes into effect or ends); infinity when none is coming."""
+    times = [t for w in answer.warnings for t in (w.onset, w.ends) if t is not None and t > now]
+    return min(times, default=math.inf)
+
+
+class EncodedWarnings:
+    """Warning families kept encoded per answer and format until they next change.
+
+    The lookup hands the same answer object to every probe while it is fresh, so a
+    cached probe encodes only its `probe_*` lines: the warnings' block is joined in
+    as bytes, like the reading's. A kept block holds its answer, so the answer's
+    identity cannot be taken over by another while the block lives."""
+
+    def __init__(self, max_entries: int = _ENCODED_ENTRIES) -> None:
+        self._kept: ExpiringStore[tuple[WarningsAnswer, float, bytes]] = ExpiringStore(max_entries)
+
+    def block(self, answer: WarningsAnswer, now: float, encoder: Encoder, format: str) -> bytes:
+        """The answer's families at `now`, encoded in `format` by `encoder`."""
+        key = f"{id(answer)}|{format}"
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] is answer and now < kept[1]:
+            return kept[2]
+        encoded = encode_block(answer_metrics(answer, now), encoder)
+        until = next_change(answer, now)
+        self._kept.put(key, (answer, until, encoded), min(until - now, _LONGEST_SECONDS))
+        return encoded
+
+
+def answer_metrics(answer: WarningsAnswer, now: float) -> Iterator[Metric]:
+    """The families of an answer to report: whether a source covers the point and, if
+    one does, its warnings at `now`."""
     yield GaugeMetricFamily(
         "weather_warnings_covered",
         "Whether a warnings source covers the point.",
