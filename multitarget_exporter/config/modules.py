@@ -50,6 +50,7 @@ _MODULE_KEYS = frozenset(
         "stale_if_error",
         "fallback",
         "rate_limit",
+        "daily_budget",
         "allowed_targets",
         "warnings",
         "warnings_ttl",
@@ -60,6 +61,7 @@ _CACHE_KEYS = frozenset({"backend", "url", "max_entries"})
 _TOP_KEYS = frozenset({"modules", "cache"})
 DEFAULT_WARNINGS_TTL = 600.0
 MAX_HORIZONS = 8
+MAX_DAILY_BUDGET = 100_000_000
 MAX_HORIZON_SECONDS = 120 * 3600.0
 CACHE_BACKENDS = ("memory", "redis")
 
@@ -102,6 +104,7 @@ class ModuleConfig:
     stale_if_error_seconds: float = 0.0
     fallback: str = ""
     rate_limit: RateLimit | None = None
+    daily_budget: int | None = None  # upstream calls per UTC day, paced (spec section 14)
     allowed_targets: tuple[re.Pattern[str], ...] = ()
     warnings: tuple[WarningSource, ...] = ()
     warnings_ttl_seconds: float = DEFAULT_WARNINGS_TTL
@@ -175,6 +178,7 @@ def module_view(module: ModuleConfig) -> dict[str, Any]:
             ),
             **({"fallback": module.fallback} if module.fallback else {}),
             "rate_limit": str(module.rate_limit) if module.rate_limit else None,
+            **({"daily_budget": module.daily_budget} if module.daily_budget else {}),
             "allowed_targets": [pattern.pattern for pattern in module.allowed_targets],
         }
     )
@@ -292,6 +296,7 @@ def _parse_module(name: str, raw: Any, problems: list[str]) -> ModuleConfig | No
         stale_if_error_seconds=stale,
         fallback=fallback,
         rate_limit=fields.rate("rate_limit"),
+        daily_budget=fields.integer("daily_budget", 0, 1, MAX_DAILY_BUDGET) or None,
         allowed_targets=fields.patterns("allowed_targets"),
         warnings=sources,
         warnings_ttl_seconds=warnings_ttl,

@@ -18,6 +18,7 @@ from multitarget_exporter.providers.base import Provider
 from multitarget_exporter.providers.registry import PROVIDERS
 from multitarget_exporter.runtime import logs, selfmetrics
 from multitarget_exporter.upstream.cache import Bucket, MemoryCache, ReadingCache
+from multitarget_exporter.upstream.gate import Gate
 from multitarget_exporter.warnings.lookup import WarningsLookup
 
 log_config = logging.getLogger("multitarget_exporter")
@@ -34,8 +35,12 @@ class ServingState:
 
     @classmethod
     def build(cls, config: Config, cache: ReadingCache) -> ServingState:
+        gates = {
+            name: Gate(name, module.daily_budget, cache.tallies)
+            for name, module in config.modules.items()
+        }
         providers = {
-            name: PROVIDERS[module.provider](module, cache.validators)
+            name: PROVIDERS[module.provider](module, cache.validators, gates[name])
             for name, module in config.modules.items()
         }
         buckets = {
@@ -44,7 +49,7 @@ class ServingState:
             if module.rate_limit is not None
         }
         warnings = {
-            name: WarningsLookup(module, cache.warnings, buckets.get(name))
+            name: WarningsLookup(module, cache.warnings, buckets.get(name), gates[name])
             for name, module in config.modules.items()
             if module.warnings
         }
@@ -105,8 +110,10 @@ class InForce:
             self.cache, self._cache_config = build_cache(config.cache), config.cache
         state = ServingState.build(config, self.cache)
         logs.set_secrets(config.secrets)
-        for name in config.modules:
+        for name, module in config.modules.items():
             selfmetrics.declare_module(name)
+            if module.daily_budget:
+                selfmetrics.declare_budget(name, module.daily_budget)
         announce(config)
         return state
 

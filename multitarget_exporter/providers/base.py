@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from multitarget_exporter.model.reading import ProbeResult
     from multitarget_exporter.model.targets import Location
     from multitarget_exporter.runtime.probelog import ProbeLog
+    from multitarget_exporter.upstream.gate import Gate
     from multitarget_exporter.upstream.revalidation import Validators
 
 
@@ -23,8 +24,11 @@ class Provider(Protocol):
     # Upstream calls one fetch costs, as the module's `rate_limit` counts them.
     calls_per_fetch: int
 
-    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
-        """`validators`: where answers kept for HTTP revalidation go (the cache's)."""
+    def __init__(
+        self, module: ModuleConfig, validators: Validators | None = None, gate: Gate | None = None
+    ) -> None:
+        """`validators`: where answers kept for HTTP revalidation go (the cache's); `gate`:
+        what every upstream call of the module passes (budget, Retry-After, breaker)."""
         ...
 
     def stored(self, location: Location) -> ProbeResult | None:

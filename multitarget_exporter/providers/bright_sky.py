@@ -44,6 +44,7 @@ from multitarget_exporter.providers.geocoding import Geocoder, Place
 from multitarget_exporter.providers.stations import Answer, KeptAnswers, label_text
 from multitarget_exporter.upstream import client as upstream
 from multitarget_exporter.upstream.answers import invalid, json_answer, number, text
+from multitarget_exporter.upstream.gate import Gate
 from multitarget_exporter.upstream.revalidation import MemoryValidators
 
 if TYPE_CHECKING:
@@ -220,10 +221,12 @@ class BrightSky:
     kind: ClassVar[ProviderKind] = BRIGHT_SKY
     name: ClassVar[str] = BRIGHT_SKY.name
 
-    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
+    def __init__(
+        self, module: ModuleConfig, validators: Validators | None = None, gate: Gate | None = None
+    ) -> None:
         self._base_url = module.base_url
         self._url = f"{module.base_url}/current_weather"
-        self._upstream = upstream.Upstream(self.name)
+        self._upstream = upstream.Upstream(self.name, gate=gate)
         geocoding_url = module.geocoding_url or self.kind.default_geocoding_url
         self._geocoder = Geocoder(geocoding_url, module.language, self._upstream, {})
         agent = f"multitarget_exporter/{__version__} {module.contact}".strip()

@@ -44,6 +44,7 @@ from multitarget_exporter.providers.geocoding import Geocoder, Place
 from multitarget_exporter.runtime.perprocess import PerProcess
 from multitarget_exporter.upstream import client as upstream
 from multitarget_exporter.upstream.answers import decode_json, invalid, number, status_failure, text
+from multitarget_exporter.upstream.gate import Gate
 from multitarget_exporter.upstream.revalidation import (
     MemoryValidators,
     Validated,
@@ -312,10 +313,12 @@ class MetNorway:
     name: ClassVar[str] = MET_NORWAY.name
     _warned_deprecated: ClassVar[bool] = False
 
-    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
+    def __init__(
+        self, module: ModuleConfig, validators: Validators | None = None, gate: Gate | None = None
+    ) -> None:
         self._base_url = module.base_url
         self._url = f"{module.base_url}/weatherapi/locationforecast/2.0/complete"
-        self._upstream = upstream.Upstream(self.name)
+        self._upstream = upstream.Upstream(self.name, gate=gate)
         geocoding_url = module.geocoding_url or self.kind.default_geocoding_url
         self._geocoder = Geocoder(geocoding_url, module.language, self._upstream, {})
         self._headers = {

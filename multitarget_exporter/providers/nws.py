@@ -55,6 +55,7 @@ from multitarget_exporter.providers.stations import (
 )
 from multitarget_exporter.upstream import client as upstream
 from multitarget_exporter.upstream.answers import invalid, json_answer, number, text
+from multitarget_exporter.upstream.gate import Gate
 from multitarget_exporter.upstream.revalidation import MemoryValidators
 
 if TYPE_CHECKING:
@@ -298,9 +299,11 @@ class Nws:
     kind: ClassVar[ProviderKind] = NWS
     name: ClassVar[str] = NWS.name
 
-    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
+    def __init__(
+        self, module: ModuleConfig, validators: Validators | None = None, gate: Gate | None = None
+    ) -> None:
         self._base_url = module.base_url
-        self._upstream = upstream.Upstream(self.name)
+        self._upstream = upstream.Upstream(self.name, gate=gate)
         geocoding_url = module.geocoding_url or self.kind.default_geocoding_url
         self._geocoder = Geocoder(geocoding_url, module.language, self._upstream, {})
         agent = f"multitarget_exporter/{__version__} {module.contact}".strip()

@@ -47,6 +47,7 @@ from multitarget_exporter.upstream.answers import (
     text,
     why_not,
 )
+from multitarget_exporter.upstream.gate import Gate
 
 if TYPE_CHECKING:
     from multitarget_exporter.config.modules import Horizon, ModuleConfig
@@ -231,12 +232,14 @@ class OpenMeteo:
     kind: ClassVar[ProviderKind] = OPEN_METEO
     name: ClassVar[str] = OPEN_METEO.name
 
-    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
+    def __init__(
+        self, module: ModuleConfig, validators: Validators | None = None, gate: Gate | None = None
+    ) -> None:
         self._forecast_url = f"{module.base_url}/v1/forecast"
         # A key is only for Open-Meteo's commercial API (customer-api.open-meteo.com).
         self._key = {"apikey": module.api_key} if module.api_key else {}
         self._secrets = (module.api_key,) if module.api_key else ()
-        self._upstream = upstream.Upstream(self.name, self._secrets)
+        self._upstream = upstream.Upstream(self.name, self._secrets, gate)
         geocoding_url = module.geocoding_url or self.kind.default_geocoding_url
         self._geocoder = Geocoder(geocoding_url, module.language, self._upstream, self._key)
         self._horizons = module.forecast

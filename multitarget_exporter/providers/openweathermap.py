@@ -47,6 +47,7 @@ from multitarget_exporter.upstream.answers import (
     why_not,
 )
 from multitarget_exporter.upstream.client import reason_for_status
+from multitarget_exporter.upstream.gate import Gate
 
 if TYPE_CHECKING:
     from multitarget_exporter.config.modules import Horizon, ModuleConfig
@@ -235,13 +236,15 @@ class OpenWeatherMap:
     kind: ClassVar[ProviderKind] = OPENWEATHERMAP
     name: ClassVar[str] = OPENWEATHERMAP.name
 
-    def __init__(self, module: ModuleConfig, validators: Validators | None = None) -> None:
+    def __init__(
+        self, module: ModuleConfig, validators: Validators | None = None, gate: Gate | None = None
+    ) -> None:
         self._url = f"{module.base_url}/data/2.5/weather"
         self._air_url = f"{module.base_url}/data/2.5/air_pollution" if module.air_quality else ""
         self._forecast_url = f"{module.base_url}/data/2.5/forecast" if module.forecast else ""
         self._horizons = module.forecast
         self._secrets = (module.api_key,) if module.api_key else ()
-        self._upstream = upstream.Upstream(self.name, self._secrets)
+        self._upstream = upstream.Upstream(self.name, self._secrets, gate)
         self._common = {"units": "metric", "lang": module.language, "appid": module.api_key}
         self.calls_per_fetch = 1 + bool(module.air_quality) + bool(module.forecast)
 

@@ -135,6 +135,42 @@ def observe_upstream(provider: str, endpoint: str, code: str, seconds: float) ->
     UPSTREAM_DURATION.labels(provider, endpoint).observe(seconds)
 
 
+BUDGET_REMAINING = Gauge(
+    "multitarget_exporter_upstream_budget_remaining_calls",
+    "Calls left in the module's daily_budget for the rest of the UTC day (the pace allows"
+    " budget x fraction of the day gone + 10 %).",
+    ["module"],
+    # Shared through Redis, the count written last is the newest.
+    multiprocess_mode="livemostrecent",
+)
+
+BUDGET_REFUSALS = Counter(
+    "multitarget_exporter_budget_refusals",
+    "Upstream calls not made because the module's daily_budget was spent as far as the"
+    " UTC day allows.",
+    ["module"],
+)
+
+UPSTREAM_OPEN = Gauge(
+    "multitarget_exporter_upstream_open",
+    "1 while the provider's breaker is open (5 calls running failed: calls wait, then one"
+    " trial at a time), until a call succeeds.",
+    ["provider"],
+    multiprocess_mode="livemax",
+)
+
+
+def declare_budget(module: str, daily_budget: int) -> None:
+    """A budgeted module's series, before its first call: the whole budget, no refusals."""
+    BUDGET_REFUSALS.labels(module)
+    BUDGET_REMAINING.labels(module).set(daily_budget)
+
+
+def set_upstream_open(provider: str, is_open: bool) -> None:
+    """Show a provider's breaker opening or closing."""
+    UPSTREAM_OPEN.labels(provider).set(1 if is_open else 0)
+
+
 CACHE_BACKEND_ERRORS = Counter(
     "multitarget_exporter_cache_backend_errors",
     "Errors talking to the shared cache; probes then go to the upstream directly.",

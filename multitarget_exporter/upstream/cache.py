@@ -25,6 +25,7 @@ from multitarget_exporter.upstream.revalidation import (
 )
 from multitarget_exporter.upstream.singleflight import SingleFlight
 from multitarget_exporter.upstream.store import ExpiringStore
+from multitarget_exporter.upstream.tallies import MemoryTallies, Tallies
 
 # An unknown place stays unknown: remember that briefly, so a typo in a
 # Prometheus target list does not cost a call every scrape. A reading that
@@ -108,6 +109,11 @@ class ReadingCache(Protocol):
         cache is, apart from the readings and from `validators`' bound."""
         ...
 
+    @property
+    def tallies(self) -> Tallies:
+        """Budget counts and Retry-After holds, as widely shared as the cache is."""
+        ...
+
     def keep_last(self, key: str, result: ProbeResult, seconds: float) -> None:
         """Keep a successful result for `seconds`, to answer stale with when refreshes fail."""
         ...
@@ -153,6 +159,11 @@ class MemoryCache:
         self._validators = MemoryValidators(MAX_KEPT_ANSWERS)
         self._warnings = MemoryValidators(max_entries)
         self._last: ExpiringStore[ProbeResult] = ExpiringStore(max_entries)
+        self._tallies = MemoryTallies()
+
+    @property
+    def tallies(self) -> MemoryTallies:
+        return self._tallies
 
     @property
     def validators(self) -> MemoryValidators:

@@ -42,6 +42,7 @@ from multitarget_exporter.runtime import offload, selfmetrics
 from multitarget_exporter.runtime.perprocess import PerProcess, forked_since
 from multitarget_exporter.runtime.probelog import ProbeLog
 from multitarget_exporter.runtime.redact import redact
+from multitarget_exporter.upstream.gate import Gate, key_id
 
 MAX_BODY_BYTES = 1 << 20
 _READ_SIZE = 64 * 1024
@@ -49,7 +50,7 @@ USER_AGENT = f"multitarget_exporter/{__version__}"
 
 
 # Response headers an exchange keeps (lower case): HTTP caching and the body's type.
-KEPT_HEADERS = ("expires", "last-modified", "content-type")
+KEPT_HEADERS = ("expires", "last-modified", "content-type", "retry-after")
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,11 +344,16 @@ def _exchange_within(
 
 
 class Upstream:
-    """One provider's way out: its pooled session, its secrets, its request metrics."""
+    """One provider's way out: its pooled session, its secrets, its request metrics, and
+    the module's gate (budget, Retry-After, breaker) every call passes."""
 
-    def __init__(self, provider: str, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, provider: str, secrets: tuple[str, ...] = (), gate: Gate | None = None
+    ) -> None:
         self.provider = provider
         self.secrets = secrets
+        self.gate = gate
+        self._key = key_id(secrets)
 
     def get(
         self,
@@ -358,9 +364,23 @@ class Upstream:
         log: ProbeLog | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Exchange:
-        """GET under the deadline, counted as `endpoint` in the exporter's metrics."""
+        """GET under the deadline, counted as `endpoint` in the exporter's metrics; a
+        refusal of the gate as a failure, without a call."""
+        gate = self.gate
+        host = urllib.parse.urlsplit(url).netloc
+        if gate is not None:
+            refusal = gate.before(self.provider, host, self._key)
+            if refusal is not None:
+                if log is not None:
+                    log.info("upstream call refused", endpoint=endpoint, why=refusal.detail)
+                return Exchange(0, failure=refusal)
         started = time.perf_counter()
         exchange = get(self.provider, url, params, deadline, self.secrets, log, headers)
+        if gate is not None:
+            retry_after = exchange.headers.get("retry-after", "")
+            gate.after(
+                self.provider, host, self._key, exchange.status_code, exchange.failure, retry_after
+            )
         code = (
             str(exchange.status_code)
             if exchange.status_code

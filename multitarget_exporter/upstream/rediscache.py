@@ -36,6 +36,7 @@ from multitarget_exporter.runtime import selfmetrics
 from multitarget_exporter.upstream.cache import CacheEntry, Flights, MemoryCache, Outcome, in_flight
 from multitarget_exporter.upstream.revalidation import MemoryValidators, Validated
 from multitarget_exporter.upstream.singleflight import SingleFlight
+from multitarget_exporter.upstream.tallies import MemoryTallies
 
 log = logging.getLogger("multitarget_exporter")
 
@@ -243,6 +244,66 @@ class RedisValidators:
         self._health.attempt(lambda: self._client.delete(f"{self._prefix}c:{key}"), None)
 
 
+_AWAY = -2  # what `spend` hears while Redis is away
+_SPEND_SCRIPT = """
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if spent >= tonumber(ARGV[1]) then
+  return -1
+end
+spent = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return spent
+"""
+
+
+class RedisTallies:
+    """Budget counts and Retry-After holds in Redis, for every process and replica; this
+    process's own while Redis cannot be reached (a restarted Redis starts the day's count
+    afresh)."""
+
+    def __init__(self, client: redis.Redis, health: _Health, fallback: MemoryTallies) -> None:
+        self._client, self._health, self._fallback = client, health, fallback
+        self._script = client.register_script(_SPEND_SCRIPT)
+
+    def spend(self, key: str, allowed: int, keep_seconds: float) -> int | None:
+        milliseconds = max(int(keep_seconds * 1000), 1)
+
+        def shared() -> int:  # the count after, or -1: refused
+            return int(self._script(keys=[f"{PREFIX}t:{key}"], args=[allowed, milliseconds]))
+
+        spent = self._health.attempt(shared, _AWAY)
+        if spent == _AWAY:
+            return self._fallback.spend(key, allowed, keep_seconds)
+        return None if spent < 0 else spent
+
+    def spent(self, key: str) -> int:
+        data = self._health.attempt(lambda: self._client.get(f"{PREFIX}t:{key}"), None)
+        return int(data) if data is not None else self._fallback.spent(key)
+
+    def hold(self, key: str, until: float, seconds: float) -> None:
+        self._fallback.hold(key, until, seconds)
+        milliseconds = int(seconds * 1000)
+        if milliseconds <= 0:
+            return
+        # A later hold wins: GT keeps the longer expiry of two workers' holds.
+        data = repr(until).encode()
+
+        def shared() -> None:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.set(f"{PREFIX}h:{key}", data, px=milliseconds, nx=True)
+            pipe.get(f"{PREFIX}h:{key}")
+            _, kept = pipe.execute()
+            if kept is not None and float(kept) < until:
+                self._client.set(f"{PREFIX}h:{key}", data, px=milliseconds)
+
+        self._health.attempt(shared, None)
+
+    def held(self, key: str) -> float:
+        data = self._health.attempt(lambda: self._client.get(f"{PREFIX}h:{key}"), None)
+        shared = float(data) if data is not None else 0.0
+        return max(shared, self._fallback.held(key))
+
+
 class RedisCache:
     """Results in Redis, shared by every process that points at the same server."""
 
@@ -262,6 +323,11 @@ class RedisCache:
         self._warnings = RedisValidators(
             self._client, self._health, self._local.warnings, namespace="w"
         )
+        self._tallies = RedisTallies(self._client, self._health, self._local.tallies)
+
+    @property
+    def tallies(self) -> RedisTallies:
+        return self._tallies
 
     @property
     def validators(self) -> RedisValidators:

@@ -33,6 +33,7 @@ from multitarget_exporter.runtime.probelog import ProbeLog
 from multitarget_exporter.upstream.answers import decode_json, error_detail
 from multitarget_exporter.upstream.cache import Bucket
 from multitarget_exporter.upstream.client import Exchange, Upstream
+from multitarget_exporter.upstream.gate import Gate
 from multitarget_exporter.upstream.revalidation import Validated, Validators, kept_or_claimed
 from multitarget_exporter.upstream.singleflight import SingleFlight
 from multitarget_exporter.upstream.store import ExpiringStore
@@ -97,6 +98,7 @@ class WarningsLookup:
         module: ModuleConfig,
         store: Validators,
         bucket: Bucket | None = None,
+        gate: Gate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.sources = module.warnings
@@ -106,7 +108,7 @@ class WarningsLookup:
         self._clock = clock
         agent = f"multitarget_exporter/{__version__} {module.contact}".strip()
         self._headers = {"User-Agent": agent, "Accept-Encoding": "gzip"}
-        self._upstreams = {source.name: Upstream(source.name) for source in self.sources}
+        self._upstreams = {source.name: Upstream(source.name, gate=gate) for source in self.sources}
         # A fresh answer is read from the shared store (Redis: a round trip) and decoded
         # once per process, then served from here until its freshness ends.
         self._decoded: ExpiringStore[_Asked] = ExpiringStore(_DECODED_ENTRIES)
