@@ -22,6 +22,7 @@ alerts.py. It counts every request it receives, and answers a small control API 
     POST   /_fake/reset      forget counts and faults, restore the MET settings of the start
     POST   /_fake/faults     add a fault rule: {"fault": "hang", "match": "Atlantis",
                              "path": "/data/2.5/weather", "times": 1, "delay": 0.5}
+                             (and "retry_after": "5": that Retry-After on the answer)
     DELETE /_fake/faults     remove every fault rule
     GET    /_fake/met        MET Norway's cache settings: {"expires_seconds": 1800,
                              "update_seconds": 3600}
@@ -177,6 +178,7 @@ class FaultRule:
     path: str | None = None
     times: int | None = None  # None: forever
     delay: float | None = None
+    retry_after: str | None = None  # sent verbatim as `Retry-After` on the fault's answer
 
     def applies(self, path: str, subject: str) -> bool:
         if self.path and self.path != path and not _within(self.path, path):
@@ -373,6 +375,7 @@ class Handler(BaseHTTPRequestHandler):
     # Headers and body go out in separate writes; with Nagle on, the body of
     # every request after the first on a connection waits ~40 ms for an ACK.
     disable_nagle_algorithm = True
+    _fault_headers: tuple[tuple[str, str], ...] = ()  # a fault rule's own, set per request
     _open_meteo = False  # set per request: answer faults in Open-Meteo's words,
     _met = False  # or in MET Norway's
     _national: str | None = None  # or in NWS's, MetAlerts' ("metalerts") or Bright Sky's
@@ -397,7 +400,7 @@ class Handler(BaseHTTPRequestHandler):
     ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
-        for name, value in (headers or {}).items():
+        for name, value in {**(headers or {}), **dict(self._fault_headers)}.items():
             self.send_header(name, value)
         if status != 304:
             self.send_header("Content-Length", str(len(body)))
@@ -522,6 +525,7 @@ class Handler(BaseHTTPRequestHandler):
         state.record(url.path, query, {k: v for k, v in self.headers.items()})
         # Per request: a kept-alive connection may ask one upstream, then another.
         self._open_meteo, self._met = url.path.startswith("/v1/"), url.path in met_norway.PATHS
+        self._fault_headers = ()
         path = unquote(url.path)
         self._national = (
             "nws"
@@ -699,6 +703,8 @@ class Handler(BaseHTTPRequestHandler):
     def _fault_before(self, rule: FaultRule) -> bool:
         """Act out a fault that replaces the answer; False where the answer goes on."""
         fault, state = rule.fault, self.server.state
+        if rule.retry_after is not None:
+            self._fault_headers = (("Retry-After", rule.retry_after),)
         if fault == "hang":
             state.stopping.wait(rule.delay or state.hang_seconds)
             self._abort(reset=False)

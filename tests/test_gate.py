@@ -202,7 +202,9 @@ def test_a_bad_daily_budget_is_a_start_up_error_naming_the_key(value: str, messa
     document = yaml.safe_load(f"modules: {{m: {{provider: open_meteo, daily_budget: {value}}}}}")
     with pytest.raises(ConfigError) as raised:
         parse_config(document)
-    assert any("modules.m" in p and "daily_budget" in p and message in p for p in raised.value.problems)
+    assert any(
+        "modules.m" in p and "daily_budget" in p and message in p for p in raised.value.problems
+    )
 
 
 def test_a_daily_budget_is_read() -> None:
