@@ -71,8 +71,10 @@ class FakeUpstream:
         # One keep-alive connection for control calls, so they do not move the
         # fake's connection count that tests read.
         self.control = requests.Session()
+        self.injected: list[str] = []  # the faults added since `after_faults` last ran
 
     def fault(self, fault: str, match: str = "*", **options) -> None:
+        self.injected.append(fault)
         response = self.control.post(
             f"{self.url}/_fake/faults", json={"fault": fault, "match": match, **options}, timeout=5
         )
@@ -104,6 +106,22 @@ class FakeUpstream:
             if subject in named:
                 found.append(entry)
         return found
+
+
+def after_faults(fake_upstream: FakeUpstream, exporter: Exporter, calls: list[tuple[str, str]]):
+    """Leave an exporter shared by a module's tests as a fresh one would be after a test
+    that injected faults: a 429's `Retry-After` (the tests ask for 1 s) waited out, and a
+    successful call per (target, module) in `calls`, one per provider and host the faults
+    touched, so its breaker's count of failures running starts again from zero."""
+    if not fake_upstream.injected:
+        return
+    fake_upstream.clear_faults()
+    if "rate_limited" in fake_upstream.injected:
+        time.sleep(1.1)
+    fake_upstream.injected = []
+    for target, module in calls:
+        response = exporter.probe(target, module=module)
+        assert "probe_success 1" in response.text, response.text
 
 
 def free_port() -> int:

@@ -7,11 +7,21 @@ import time
 
 import pytest
 
-from tests.conftest import OWM_KEY, promtool_check, samples, unique
+from tests.conftest import OWM_KEY, after_faults, promtool_check, samples, unique, unique_point
 
 # Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
 # left out of the quick run, `pytest -m "not slow"`.
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def breaker_counts_again(request, fake_upstream):
+    """One test's faults must not open the shared exporter's breaker for the next."""
+    yield
+    if "exporter" in request.fixturenames:
+        exporter = request.getfixturevalue("exporter")
+        after_faults(fake_upstream, exporter, [(unique_point(), "nocache")])
+
 
 # -- readings ------------------------------------------------------------------------
 
@@ -469,6 +479,9 @@ def test_the_key_never_leaves_the_process(exporter_factory, fake_upstream):
         fake_upstream.fault(fault, place, times=2)
         noisy.probe(place)
         noisy.get("/probe", params={"target": place, "debug": "true"})
+        # A good call between faults: five failing calls running would open the breaker,
+        # and the hang and trickle below would not be asked at all.
+        noisy.probe(unique_point(), module="nocache")
     hang = unique("hang")
     fake_upstream.fault("hang", hang)
     noisy.probe(hang, module="quick")

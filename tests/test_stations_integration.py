@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,7 +21,7 @@ import pytest
 from fake_upstream import bright_sky as fake_bright_sky
 from fake_upstream import nws as fake_nws
 from multitarget_exporter import __version__
-from tests.conftest import promtool_check, samples
+from tests.conftest import after_faults, promtool_check, samples
 
 # Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
 # left out of the quick run, `pytest -m "not slow"`.
@@ -57,9 +58,14 @@ def exporter(exporter_factory, fake_upstream):
 
 
 @pytest.fixture(autouse=True)
-def clean(fake_upstream):
+def clean(request, fake_upstream):
     yield
     fake_upstream.clear_faults()
+    if "exporter" in request.fixturenames:
+        # A fresh US point: its /points, station list and observations all answer.
+        bits = uuid.uuid4().int
+        fresh = f"35.{bits % 997:03d}1,-106.{bits % 991:03d}1"
+        after_faults(fake_upstream, request.getfixturevalue("exporter"), [(fresh, "us_quick")])
 
 
 def probe(exporter, target: str, module: str = "us") -> dict[str, float]:
@@ -310,14 +316,16 @@ def test_a_fault_on_each_call_gives_a_clear_reason_within_the_deadline(
         round(-84.26 - index % 3 * 2.5 - index // 3, 2),
     )
     point = f"{latitude!r},{longitude!r}"
+    # A 429 asks for a 1 s wait (Retry-After): the exporter honours it for every point.
+    wait = {"delay": 1} if fault == "rate_limited" else {}
     if call == "points":
-        fake_upstream.fault(fault, point, path="/points")
+        fake_upstream.fault(fault, point, path="/points", **wait)
     elif call == "stations":
         office, x, y = fake_nws.grid(fake_nws.cell_of(latitude, longitude))
-        fake_upstream.fault(fault, f"{office}/{x},{y}", path="/gridpoints")
+        fake_upstream.fault(fault, f"{office}/{x},{y}", path="/gridpoints", **wait)
     else:
         nearest = nearest_stations(point)[0].identifier
-        fake_upstream.fault(fault, nearest, path="/stations")
+        fake_upstream.fault(fault, nearest, path="/stations", **wait)
     started = time.monotonic()
     found = probe(exporter, point, module="us_quick")
     elapsed = time.monotonic() - started
@@ -325,6 +333,7 @@ def test_a_fault_on_each_call_gives_a_clear_reason_within_the_deadline(
     assert found[f'probe_failure_info{{reason="{FAULTS[fault]}"}}'] == 1
     assert elapsed < 3.0  # the module's 2 s deadline, and a little
     fake_upstream.clear_faults()
+    time.sleep(1.1 if wait else 0)
     assert probe(exporter, point, module="us_quick")["probe_success"] == 1
 
 

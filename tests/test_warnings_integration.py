@@ -9,12 +9,13 @@ Every answer passes `promtool check metrics`; faults never touch the weather.
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
 from multitarget_exporter import __version__
-from tests.conftest import promtool_check, samples, unique, unique_point
+from tests.conftest import after_faults, promtool_check, samples, unique, unique_point
 
 # Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
 # left out of the quick run, `pytest -m "not slow"`.
@@ -57,9 +58,13 @@ def exporter(exporter_factory, fake_upstream):
 
 
 @pytest.fixture(autouse=True)
-def clean(fake_upstream):
+def clean(request, fake_upstream):
     yield
     fake_upstream.clear_faults()
+    if "exporter" in request.fixturenames:
+        # A fresh point inside the NWS's area: the weather, /points and alerts answer.
+        fresh = f"41.{int(time.time() * 1000) % 997:03d}1,-100.{os.getpid() % 991:03d}1"
+        after_faults(fake_upstream, request.getfixturevalue("exporter"), [(fresh, "all")])
     fake_upstream.control.post(
         f"{fake_upstream.url}/_fake/alerts", json={"source": "nws", "match": "*", "alerts": None}
     )
@@ -245,7 +250,8 @@ def test_every_warnings_fault_is_probe_warnings_success_0_within_the_deadline(
 ):
     # Four decimals ending in 1: the point as sent, so the fault rule matches it.
     point = f"42.{int(time.time() * 1000) % 1000:03d}1,-98.5001"
-    fake_upstream.fault(fault, match=point, path="/alerts/active")
+    wait = {"delay": 1} if fault == "rate_limited" else {}  # Retry-After: 1
+    fake_upstream.fault(fault, match=point, path="/alerts/active", **wait)
     started = time.monotonic()
     found, _ = probe(exporter, point)
     assert time.monotonic() - started < 4.5  # the module's 3 s timeout, and some
