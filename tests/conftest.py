@@ -6,6 +6,7 @@ so tests never guess a free port and never touch anything but loopback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -217,6 +218,18 @@ class Exporter:
         return self.log_path.read_text("utf-8", "replace")
 
     def stop(self) -> int:
+        # Our idle keep-alive connections would hold a gevent worker's graceful exit until
+        # their keepalive runs out (about 10 s a stop). Closing the session alone leaves
+        # them open (the kept responses still refer to their sockets): shut them down.
+        for adapter in self.session.adapters.values():
+            pools = adapter.poolmanager.pools  # type: ignore[attr-defined]
+            for pool in (pools[key] for key in pools.keys()):  # noqa: SIM118 - no __iter__
+                while not pool.pool.empty():
+                    connection = pool.pool.get_nowait()
+                    if connection is not None and connection.sock is not None:
+                        with contextlib.suppress(OSError):
+                            connection.sock.shutdown(socket.SHUT_RDWR)
+        self.session.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
