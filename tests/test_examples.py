@@ -22,8 +22,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from multitarget_exporter.config.modules import load_config, parse_config
+from multitarget_exporter.config.fields import parse_duration
+from multitarget_exporter.config.modules import ModuleConfig, load_config, parse_config
 from multitarget_exporter.model.targets import parse_target
+from multitarget_exporter.providers.openweathermap import STEP_SECONDS as OWM_STEP_SECONDS
 
 # Starts real servers (gunicorn, Prometheus, Redis, the fake upstream) or runs many:
 # left out of the quick run, `pytest -m "not slow"`.
@@ -356,15 +358,66 @@ def test_the_dashboard_is_templated_on_module_and_instance():
         assert needed in titles, needed
 
 
-def test_the_forecast_bars_come_in_the_order_of_the_example_horizons():
-    """Grafana would order the horizons as text (12h before 1h): the panels put the
-    example configuration's horizons first, in order of time."""
-    horizons = {
-        tuple(module["forecast"])
-        for module in load_yaml("fake_upstream.yml")["modules"].values()
-        if "forecast" in module
+def example_module_configs(monkeypatch) -> list[tuple[str, str, ModuleConfig]]:
+    """(file, module, its configuration) for every module of every example configuration,
+    the commented options of the real one uncommented."""
+    monkeypatch.setenv("OWM_API_KEY", "example-key")
+    real = (EXAMPLES / "multitarget_exporter.yml").read_text("utf-8")
+    option = re.compile(r"^(    )# ((?:forecast|air_quality|air_quality_url): )", re.MULTILINE)
+    texts = {
+        "fake_upstream.yml": (EXAMPLES / "fake_upstream.yml").read_text("utf-8"),
+        "multitarget_exporter.yml": real,
+        "multitarget_exporter.yml, uncommented": option.sub(r"\1\2", real),
+        "fallback.yml": (EXAMPLES / "fallback.yml").read_text("utf-8"),
     }
-    assert len(horizons) == 1
+    config_map = next(d for d in kubernetes_documents() if d["kind"] == "ConfigMap")
+    texts["kubernetes"] = re.sub(
+        r"api_key_file: \S+", "api_key: example-key", config_map["data"]["config.yml"]
+    )
+    found = []
+    for name, text in texts.items():
+        config = parse_config(yaml.safe_load(text))
+        found += [(name, module, settings) for module, settings in config.modules.items()]
+    return found
+
+
+def test_every_example_module_asks_only_for_horizons_its_provider_gives(monkeypatch):
+    """OpenWeatherMap's free forecast comes in 3-hour steps from the next 3-hour mark: a
+    shorter horizon falls before its first step and is left out at every probe."""
+    asked = {}
+    for name, module, settings in example_module_configs(monkeypatch):
+        if settings.forecast:
+            asked[(name, module)] = settings.provider
+        if settings.provider == "openweathermap":
+            for horizon in settings.forecast:
+                assert horizon.seconds >= OWM_STEP_SECONDS, (name, module, horizon.label)
+    # The check has forecasts of every provider that has one to look at.
+    assert set(asked.values()) == {"openweathermap", "open_meteo", "met_norway"}
+    # And it would catch the 1h the fake's OpenWeatherMap module once asked for.
+    assert parse_duration("1h") < OWM_STEP_SECONDS <= parse_duration("3h")
+
+
+def example_horizons() -> list[str]:
+    """Every horizon a module of an example configuration asks for, in order of time."""
+    labels = set()
+    for name in ("fake_upstream.yml", "multitarget_exporter.yml"):
+        text = (EXAMPLES / name).read_text("utf-8")
+        for found in re.findall(r"^\s*#?\s*forecast: \[([^\]]*)\]", text, re.MULTILINE):
+            labels |= {label.strip() for label in found.split(",")}
+    return sorted(labels, key=parse_duration)
+
+
+def test_the_forecast_bars_come_in_the_order_of_the_example_horizons():
+    """Grafana would order the horizons as text (12h before 1h): the panels put every
+    horizon the example configurations ask for first, in order of time. The modules ask
+    for different ones (OpenWeatherMap has no 1h), so the panels order all of them."""
+    horizons = example_horizons()
+    assert horizons == ["1h", "3h", "6h", "12h", "24h"]
+    fake = load_yaml("fake_upstream.yml")["modules"]
+    assert {tuple(m["forecast"]) for m in fake.values() if "forecast" in m} == {
+        ("1h", "3h", "6h", "12h", "24h"),
+        ("3h", "6h", "12h", "24h"),
+    }
     bars = [p for p in dashboard()["panels"] if p["type"] == "barchart"]
     assert {p["title"] for p in bars} == {
         "Forecast temperature",
@@ -379,7 +432,7 @@ def test_the_forecast_bars_come_in_the_order_of_the_example_horizons():
         assert matrix["options"]["rowField"] == "instance"
         order = sorted(organize["options"]["indexByName"].items(), key=lambda item: item[1])
         assert order[0][0] == "instance\\horizon"
-        assert (tuple(name for name, _ in order[1:]),) == tuple(horizons)
+        assert [name for name, _ in order[1:]] == horizons, panel["title"]
 
 
 def test_the_warnings_tables_join_each_warning_with_its_onset_and_end():
