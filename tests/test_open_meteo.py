@@ -45,7 +45,8 @@ def test_every_unit_conversion():
     assert r.visibility_meters == 24140.0
     # The hour ending at or before the current time: rain 0.6 mm + showers 0.1 mm.
     assert r.rain_meters == {"1h": pytest.approx(0.0007)}
-    assert r.snow_meters == {"1h": 0.0}  # cm to m
+    assert r.snow_meters == {"1h": 0.0}  # no snow in the hour: 0 of water and of depth
+    assert r.snowfall_depth_meters == {"1h": 0.0}
     assert [(c.id, c.main, c.description) for c in r.conditions] == [(63, "Rain", "moderate rain")]
     assert r.observation_timestamp_seconds == 1795581900
     assert (r.sunrise_timestamp_seconds, r.sunset_timestamp_seconds) == (1795588312, 1795617896)
@@ -62,13 +63,15 @@ def test_a_named_place_keeps_its_geocoded_name_and_position():
     assert (r.latitude_degrees, r.longitude_degrees) == (52.52437, 13.41053)
 
 
-def test_snowfall_in_centimetres_becomes_metres_and_wind_in_kmh_is_converted():
+def test_snowfall_in_centimetres_becomes_depth_and_water_and_wind_in_kmh_is_converted():
     r = reading("kmh_iso")
     assert r.wind_speed_meters_per_second == 5.0  # 18 km/h
     assert r.wind_gust_meters_per_second == 10.0
     # ISO times (not asked for) are local times at the answer's UTC offset.
     assert r.observation_timestamp_seconds == 1795585500  # 2026-11-25T05:45Z
-    assert r.snow_meters == {"1h": pytest.approx(0.007)}  # the 05:00 hour: 0.7 cm
+    # The 05:00 hour: 0.7 cm of fresh snow, which is 1 mm of water (7 cm to 10 mm).
+    assert r.snowfall_depth_meters == {"1h": pytest.approx(0.007)}
+    assert r.snow_meters == {"1h": pytest.approx(0.001)}
     # A code the WMO table lacks keeps its number.
     assert [(c.id, c.main) for c in r.conditions] == [(4, "Unknown")]
 
@@ -77,10 +80,13 @@ def test_snow_hour_is_picked_by_time():
     document = load("kmh_iso")
     document["current"]["time"] = 1795581900
     document["hourly"]["time"] = [1795575600, 1795579200]
-    assert parse_forecast(document).reading.snow_meters == {"1h": pytest.approx(0.007)}
+    picked = parse_forecast(document).reading
+    assert picked.snowfall_depth_meters == {"1h": pytest.approx(0.007)}
+    assert picked.snow_meters == {"1h": pytest.approx(0.001)}
     # Every hourly slot after the current time: none is the last hour.
     document["hourly"]["time"] = [1795585200, 1795588800]
-    assert parse_forecast(document).reading.snow_meters == {}
+    none = parse_forecast(document).reading
+    assert none.snow_meters == {} and none.snowfall_depth_meters == {}
 
 
 def test_minimal_answer_leaves_out_what_is_absent():

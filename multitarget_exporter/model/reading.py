@@ -90,9 +90,12 @@ class Reading:
     wind_direction_degrees: float | None = None
     cloud_cover_ratio: float | None = None
     visibility_meters: float | None = None
-    # window ("1h", "3h") -> metres of water (rain) or of snow
+    # window ("1h", "3h") -> metres of liquid water: rain, and snow as its water equivalent
     rain_meters: dict[str, float] = field(default_factory=dict)
     snow_meters: dict[str, float] = field(default_factory=dict)
+    # window ("1h") -> metres of fresh snow (its depth, not its water); None for a provider
+    # that gives no depth (no family at all), as `snow_meters` does for one without snow.
+    snowfall_depth_meters: dict[str, float] | None = None
     conditions: tuple[Condition, ...] = ()
     observation_timestamp_seconds: float | None = None
     sunrise_timestamp_seconds: float | None = None

@@ -66,6 +66,24 @@ def precipitation(millimetres_by_window: Mapping[str, float | None]) -> dict[str
     return {window: value for window, value in found.items() if value is not None}
 
 
+# Open-Meteo's rule for fresh snow: 7 cm of it is 10 mm of water (its own snowfall is
+# derived from precipitation that way), so 10/7 mm of water per centimetre of snow.
+WATER_MILLIMETRES_PER_SNOW_CENTIMETRE = 10.0 / 7.0
+
+
+def snow_depth_metres(centimetres: float | None) -> float | None:
+    """Fresh snow's depth in metres, from centimetres of snow; None for none or negative."""
+    return None if centimetres is None else metres(centimetres * MILLIMETRES_PER_CENTIMETRE)
+
+
+def snow_water_metres(centimetres: float | None) -> float | None:
+    """Fresh snow as metres of liquid water equivalent, from centimetres of snow (Open-Meteo's
+    7 cm to 10 mm); None for none or negative."""
+    if centimetres is None:
+        return None
+    return metres(centimetres * WATER_MILLIMETRES_PER_SNOW_CENTIMETRE)
+
+
 SECONDS_PER_MINUTE = 60.0
 # The WMO unit codes the NWS writes (`wmoUnit:degC`; older answers `unit:degC`), each as
 # the quantity it measures and the factor to the base unit of that quantity: Celsius,

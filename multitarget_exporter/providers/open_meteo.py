@@ -11,8 +11,11 @@ hourly and daily variables the horizons need, no more hours and days than
 they reach; with `air_quality`, a second call to the air-quality API
 (`open_meteo_air`) adds indexes, pollutants and pollen. Everything else is
 converted into base units here: hPa to Pa, % to ratios, mm of rain to
-metres, cm of snow to metres. Times are read as Unix seconds (asked for) or
-as ISO 8601 local times at the answer's UTC offset.
+metres; `snowfall`, centimetres of fresh snow, becomes both its depth in metres
+(`weather_snowfall_depth_meters`) and its liquid water equivalent (7 cm of snow
+to 10 mm of water, Open-Meteo's own rule) in `weather_snow_meters`, which is
+water for every provider. Times are read as Unix seconds (asked for) or as ISO
+8601 local times at the answer's UTC offset.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from multitarget_exporter.config.provider_kinds import OPEN_METEO, ProviderKind
 from multitarget_exporter.model import units
@@ -127,10 +130,17 @@ def _first_daily(document: dict[str, Any], variable: str) -> float | None:
     return steps.moment(values[0], forecast_blocks.utc_offset(document)) or None
 
 
-def _precipitation(
-    document: dict[str, Any], now: float | None
-) -> tuple[dict[str, float], dict[str, float]]:
-    """The past hour's rain (rain plus showers) and snow (reported in centimetres)."""
+class _PastHour(NamedTuple):
+    """The last full hour's precipitation, each by window ("1h"), in metres."""
+
+    rain: dict[str, float]  # of water: rain plus showers
+    snow: dict[str, float]  # of water: the fresh snow's liquid equivalent
+    snowfall_depth: dict[str, float]  # of fresh snow
+
+
+def _precipitation(document: dict[str, Any], now: float | None) -> _PastHour:
+    """The past hour's rain (rain plus showers) and snow. Open-Meteo gives `snowfall` in
+    centimetres of fresh snow: its depth, and (at its 7 cm to 10 mm) its water."""
     hourly = forecast_blocks.block(document, "hourly")
     hour = _last_hour(forecast_blocks.hourly_times(document), now)
 
@@ -141,10 +151,13 @@ def _precipitation(
     known = [part for part in parts if part is not None]
     rain = units.precipitation({"1h": sum(known) if known else None})
     centimetres = at("snowfall")
-    snow = units.precipitation(
-        {"1h": None if centimetres is None else centimetres * units.MILLIMETRES_PER_CENTIMETRE}
+    water = units.snow_water_metres(centimetres)
+    depth = units.snow_depth_metres(centimetres)
+    return _PastHour(
+        rain,
+        {} if water is None else {"1h": water},
+        {} if depth is None else {"1h": depth},
     )
-    return rain, snow
 
 
 def parse_forecast(
@@ -179,7 +192,7 @@ def parse_forecast(
     sea_level = number(current, "pressure_msl")
     ground = number(current, "surface_pressure")
     observed = steps.moment(current.get("time"), forecast_blocks.utc_offset(document))
-    rain, snow = _precipitation(document, observed)
+    past_hour = _precipitation(document, observed)
     if place is None:
         latitude, longitude = number(document, "latitude"), number(document, "longitude")
         name = country = ""
@@ -203,8 +216,9 @@ def parse_forecast(
         wind_direction_degrees=number(current, "wind_direction_10m"),
         cloud_cover_ratio=units.ratio(number(current, "cloud_cover")),
         visibility_meters=number(current, "visibility"),
-        rain_meters=rain,
-        snow_meters=snow,
+        rain_meters=past_hour.rain,
+        snow_meters=past_hour.snow,
+        snowfall_depth_meters=past_hour.snowfall_depth,
         conditions=forecast_blocks.conditions(number(current, "weather_code")),
         observation_timestamp_seconds=observed or None,
         sunrise_timestamp_seconds=_first_daily(document, "sunrise"),

@@ -285,8 +285,16 @@ def reading_metrics(reading: Reading) -> Iterator[Metric]:
         )
         if reading.observes_snow:
             yield _precipitation(
-                "weather_snow_meters", "Snow over the window, in metres.", reading.snow_meters
+                "weather_snow_meters",
+                "Snow over the window, in metres of liquid water equivalent.",
+                reading.snow_meters,
             )
+            if reading.snowfall_depth_meters is not None:
+                yield _precipitation(
+                    "weather_snowfall_depth_meters",
+                    "Fresh snow over the window, in metres of snow depth (not of water).",
+                    reading.snowfall_depth_meters,
+                )
     if reading.sunshine_duration_seconds:
         sunshine = GaugeMetricFamily(
             "weather_sunshine_duration_seconds",
