@@ -193,6 +193,9 @@ STALE = "multitarget_exporter_stale_answers_total"
 FALLBACKS = "multitarget_exporter_fallbacks_total"
 REJECTED = '{}{{reason="unauthorized"}}'
 UPCOMING = "WeatherWarningSevereUpcoming"
+BUDGET = "WeatherBudgetRefusing"
+BREAKER = "WeatherUpstreamBreakerOpen"
+OPEN = "multitarget_exporter_upstream_open"
 RULE_MUTATIONS = [
     ("WeatherFrostExpected", "expr", ") < 0", ") <= 0"),
     ("WeatherFrostExpected", "expr", 'horizon=~"', 'horizon=~".+|'),
@@ -239,6 +242,17 @@ RULE_MUTATIONS = [
     (KEY_BEHIND, "expr", "> 0\nor", "\nor"),
     (KEY_BEHIND, "for", "5m", "4m"),
     (KEY_BEHIND, "for", "5m", "6m"),
+    (BUDGET, "expr", "[15m]", "[20m]"),
+    (BUDGET, "expr", "[15m]", "[10m]"),
+    (BUDGET, "expr", "> 0", ">= 0"),
+    (BUDGET, "expr", "> 0", "> 5"),
+    (BUDGET, "expr", "by (module)", "by (instance, module)"),
+    (BUDGET, "for", "15m", "14m"),
+    (BUDGET, "for", "15m", "16m"),
+    (BREAKER, "expr", "== 1", "== 0"),
+    (BREAKER, "expr", OPEN, f"max by (provider) ({OPEN})"),
+    (BREAKER, "for", "5m", "4m"),
+    (BREAKER, "for", "5m", "6m"),
     ("WeatherWarningSevere", "expr", ">= 3", "> 3"),
     ("WeatherWarningSevere", "expr", ">= 3", ">= 2"),
     ("WeatherWarningSevere", "expr", 'state="in_effect"', 'state=~".+"'),
