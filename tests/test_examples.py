@@ -368,8 +368,100 @@ def test_the_dashboard_is_templated_on_module_and_instance():
         "warning coverage and reads",
         "warnings in effect",
         "upcoming warnings",
+        "daily budget remaining",
+        "calls refused by the daily budget",
+        "upstream breakers",
     ):
         assert needed in titles, needed
+
+
+def exporter_sample_names() -> set[str]:
+    """The names of the samples the exporter's own /metrics can hold."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from multitarget_exporter.runtime import selfmetrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
+    names = set()
+    for metric in vars(selfmetrics).values():
+        if isinstance(metric, MetricWrapperBase):
+            for family in metric.describe():
+                names |= {family.name + end for end in suffixes.get(family.type, ("",))}
+    return names
+
+
+def test_the_rules_and_the_dashboard_read_metrics_the_exporter_has():
+    """A renamed or misspelt self-metric would leave a panel empty and an alert silent."""
+    own = re.compile(r"(?<![\w:])multitarget_exporter_[a-z0-9_]+")
+    names = exporter_sample_names()
+    read = set()
+    for path in (EXAMPLES / "rules" / "weather.rules.yml", EXAMPLES / "grafana" / "weather.json"):
+        found = set(own.findall(path.read_text("utf-8")))
+        assert found <= names, (path.name, found - names)
+        read |= found
+    assert {
+        "multitarget_exporter_upstream_budget_remaining_calls",
+        "multitarget_exporter_budget_refusals_total",
+        "multitarget_exporter_upstream_open",
+    } <= read
+
+
+def test_the_budget_and_breaker_panels():
+    """In the Exporter row, over every module and provider as its other panels are: the
+    budget left and the calls refused by module, each provider's breaker closed or open."""
+    panels = dashboard()["panels"]
+    rows = [p for p in panels if p["type"] == "row"]
+    exporter_row = next(r for r in rows if r["title"] == "Exporter")
+    by_title = {p["title"]: p for p in panels}
+    titles = ("Daily budget remaining", "Calls refused by the daily budget", "Upstream breakers")
+    for title in titles:
+        y = by_title[title]["gridPos"]["y"]
+        row_above = max(r["gridPos"]["y"] for r in rows if r["gridPos"]["y"] < y)
+        assert row_above == exporter_row["gridPos"]["y"], title
+    [remaining], [refused], [breakers] = (by_title[t]["targets"] for t in titles)
+    assert remaining["expr"] == (
+        "min by (module) (multitarget_exporter_upstream_budget_remaining_calls)"
+    )
+    assert refused["expr"] == (
+        "sum by (module) (rate(multitarget_exporter_budget_refusals_total[$__rate_interval]))"
+    )
+    assert remaining["legendFormat"] == refused["legendFormat"] == "{{module}}"
+    units = {t: by_title[t]["fieldConfig"]["defaults"].get("unit") for t in titles}
+    assert units == {titles[0]: "short", titles[1]: "reqps", titles[2]: None}
+    # A provider whose breaker never opened has no series of its own: it shows as closed
+    # from its calls' counter, so the panel lists every provider called.
+    panel = by_title["Upstream breakers"]
+    assert panel["type"] == "state-timeline" and breakers["legendFormat"] == "{{provider}}"
+    assert breakers["expr"] == (
+        "max by (provider) (multitarget_exporter_upstream_open)"
+        " or max by (provider) (multitarget_exporter_upstream_requests_total) * 0"
+    )
+    [mapping] = panel["fieldConfig"]["defaults"]["mappings"]
+    assert {value: shown["text"] for value, shown in mapping["options"].items()} == {
+        "0": "closed",
+        "1": "open",
+    }
+
+
+def test_every_dashboard_query_is_promql_that_promtool_accepts(tmp_path):
+    """Each query, its variables given values as Grafana would, checked as a recording
+    rule's expression: a typo fails here without a running Prometheus."""
+    values = {"module": "default", "instance": ".+", "__rate_interval": "2m"}
+    values |= {"__interval": "1m", "__range": "1h"}
+    exprs = [
+        re.sub(r"\$(\w+)", lambda m: values[m[1]], target["expr"])
+        for panel in dashboard()["panels"]
+        for target in panel.get("targets", [])
+    ]
+    rules = [{"record": f"dashboard:query_{n}", "expr": expr} for n, expr in enumerate(exprs)]
+    path = tmp_path / "queries.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    checked = run("promtool", "check", "rules", path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # promtool does refuse a broken one.
+    rules[-1]["expr"] = exprs[-1].replace(")", "", 1)
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    assert run("promtool", "check", "rules", path).returncode != 0
 
 
 def example_module_configs(monkeypatch) -> list[tuple[str, str, ModuleConfig]]:
