@@ -143,6 +143,26 @@ def test_the_commented_options_of_the_real_configuration_are_valid(monkeypatch):
     assert [name for name, m in plain.modules.items() if m.forecast] == ["yr"]
 
 
+def test_the_daily_budgets_fit_the_free_plan_and_the_example_places(monkeypatch):
+    """The real configuration's budget, with the key's other modules, stays under the free
+    plan's month (1,000,000 calls, 31 days of it) and answers stale when it refuses; the
+    fake's covers twice what its example places spend, so the demo never refuses."""
+    monkeypatch.setenv("OWM_API_KEY", "example-key")
+    real = load_config(str(EXAMPLES / "multitarget_exporter.yml")).modules
+    budgeted = {name: m.daily_budget for name, m in real.items() if m.daily_budget}
+    assert budgeted == {"default": 16000}
+    assert real["default"].stale_if_error_seconds >= real["default"].cache_ttl_seconds
+    on_the_key = [m for m in real.values() if m.api_key == real["default"].api_key]
+    assert {m.name for m in on_the_key} == {"default", "german", "air"}
+    assert budgeted["default"] * 31 <= 1_000_000 // 2
+    fake = load_config(str(EXAMPLES / "fake_upstream.yml")).modules["default"]
+    places = [target for module, target in example_targets() if module == "default"]
+    calls_per_reading = 1 + bool(fake.forecast) + bool(fake.air_quality)
+    readings_a_day = 86400 / max(fake.cache_ttl_seconds, 60)  # the example scrapes every 1m
+    assert (len(places), calls_per_reading, readings_a_day) == (8, 2, 144)
+    assert fake.daily_budget >= 2 * len(places) * calls_per_reading * readings_a_day
+
+
 def test_the_met_norway_module_says_who_calls(monkeypatch):
     monkeypatch.setenv("OWM_API_KEY", "example-key")
     for name in ("multitarget_exporter.yml", "fake_upstream.yml"):
