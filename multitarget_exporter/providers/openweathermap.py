@@ -1,20 +1,33 @@
 """OpenWeatherMap's current weather API (`/data/2.5/weather`) into a Reading.
 
 Asks with `units=metric` (Celsius, m/s) and converts the rest into base
-units: hPa to Pa, % to ratios, mm of rain and snow to metres. Two more calls
-for the reading's coordinates, each only when the module asks for it: with
+units: hPa to Pa, % to ratios, mm of rain and snow (water, as OWM measures
+both) to metres. Two more calls, each only when the module asks for it: with
 `forecast`, the free 5-day/3-hour forecast (`/data/2.5/forecast`) gives one
 step per horizon; with `air_quality`, `/data/2.5/air_pollution` adds the air
 quality index and the pollutants (micrograms per cubic metre to grams). If
 either call fails, the weather is still served, without that part.
+
+On a miss the calls go out side by side, not one after another: the forecast
+takes the target's own query (`q`, `id`, `zip` or `lat`/`lon`, as the weather
+call does), so it starts with the weather call; so does the air call for a
+`lat,lon` target, while for other targets it waits for the coordinates the
+weather answer gives. A probe then takes about its slowest call, not their
+sum. Each runs on `offload.start_background` (a greenlet under gevent, a
+thread otherwise) under the probe's one deadline, and the probe waits for
+every call it started, a failed weather call's too, so none outlives it: the
+client's watchdog ends any exchange still running at the deadline.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from multitarget_exporter.config.provider_kinds import OPENWEATHERMAP, ProviderKind
 from multitarget_exporter.model import units
@@ -37,6 +50,7 @@ from multitarget_exporter.model.targets import (
     StationId,
 )
 from multitarget_exporter.providers import steps
+from multitarget_exporter.runtime import offload
 from multitarget_exporter.upstream import client as upstream
 from multitarget_exporter.upstream.answers import (
     invalid,
@@ -60,6 +74,14 @@ _MAX_WORDS = 64  # a condition's `main` and `description`: label values stay sho
 STEP_SECONDS = 3 * 3600.0  # the free forecast's steps
 STEP_WINDOW = "3h"
 MAX_STEPS = 40  # five days of them: what the free forecast holds
+# How long past the deadline a probe waits for a call beside it to hand back its outcome:
+# the client's watchdog cuts the call's socket at the deadline, so it ends about then.
+BESIDE_GRACE_SECONDS = 0.25
+
+T = TypeVar("T")
+# A forecast's steps, or an air answer's index and pollutants; or why the call gave none.
+_Steps = tuple[ForecastStep, ...]
+_Air = tuple[float, dict[str, float]]
 
 
 def query_for(location: Location) -> dict[str, str]:
@@ -229,9 +251,39 @@ def parse_forecast(
     return tuple(found), beyond
 
 
+class _Beside(Generic[T]):
+    """One call run beside the probe's own (`offload.start_background`: a greenlet under
+    gevent, a daemon thread otherwise), and awaited within the probe's deadline."""
+
+    __slots__ = ("_call", "_done", "_error", "_outcome")
+
+    def __init__(self, call: Callable[[], T], name: str) -> None:
+        self._call = call
+        self._done = threading.Event()  # gevent's under gevent: waiting yields to the loop
+        self._outcome: T | None = None
+        self._error: Exception | None = None
+        offload.start_background(self._run, name)
+
+    def _run(self) -> None:
+        try:
+            self._outcome = self._call()
+        except Exception as error:  # raised again in the probe that waits for it
+            self._error = error
+        finally:
+            self._done.set()
+
+    def outcome(self, deadline: Deadline) -> T | None:
+        """The call's outcome; None if it has none by the deadline (and a short grace)."""
+        if not self._done.wait(max(deadline.remaining(), 0.0) + BESIDE_GRACE_SECONDS):
+            return None
+        if self._error is not None:
+            raise self._error
+        return self._outcome
+
+
 class OpenWeatherMap:
     """Current weather from OpenWeatherMap: one call per probe, and one more each for
-    a forecast and for air quality."""
+    a forecast and for air quality, side by side with it."""
 
     kind: ClassVar[ProviderKind] = OPENWEATHERMAP
     name: ClassVar[str] = OPENWEATHERMAP.name
@@ -260,63 +312,85 @@ class OpenWeatherMap:
         return None  # every other target form has an OWM query
 
     def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
-        params = {**query_for(location), **self._common}
+        query = query_for(location)
+        forecast: _Beside[_Steps | str] | None = None
+        air: _Beside[_Air | str] | None = None
+        if self._forecast_url:  # the forecast takes the same query as the weather
+            forecast = _Beside(partial(self._forecast, query, deadline, log), "owm-forecast")
+        if self._air_url and isinstance(location, Coordinates):  # its point is known now
+            call = partial(self._air, location.latitude, location.longitude, deadline, log)
+            air = _Beside(call, "owm-air")
+        params = {**query, **self._common}
         exchange = self._upstream.get("weather", self._url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
-        if isinstance(document, ProbeResult):
-            return document
-        result = parse_current(document, exchange.status_code)
+        result = (
+            document
+            if isinstance(document, ProbeResult)
+            else parse_current(document, exchange.status_code)
+        )
         reading = result.reading
         if reading is None:
+            for started in (forecast, air):  # none outlives the probe, even a failed one
+                if started is not None:
+                    started.outcome(deadline)
             return result
-        if self._forecast_url:
-            reading = self._with_forecast(reading, deadline, log)
-        if self._air_url:
-            reading = self._with_air(reading, deadline, log)
+        if self._air_url and air is None:  # the weather answer gave the point
+            if reading.latitude_degrees is None or reading.longitude_degrees is None:
+                why = "the weather answer has no coordinates to ask about"
+                reading = left_out(reading, Part.AIR_QUALITY, why, log)
+            else:
+                latitude, longitude = reading.latitude_degrees, reading.longitude_degrees
+                air = _Beside(partial(self._air, latitude, longitude, deadline, log), "owm-air")
+        if forecast is not None:
+            reading = self._with_forecast(reading, forecast.outcome(deadline), log)
+        if air is not None:
+            reading = self._with_air(reading, air.outcome(deadline), log)
         return replace(result, reading=reading)
 
-    def _coordinates(self, reading: Reading) -> dict[str, str] | None:
-        """The query for the reading's own point, where later calls ask about it."""
-        if reading.latitude_degrees is None or reading.longitude_degrees is None:
-            return None
-        return {
-            "lat": repr(reading.latitude_degrees),
-            "lon": repr(reading.longitude_degrees),
-            "appid": self._common["appid"],
-        }
-
-    def _with_forecast(self, reading: Reading, deadline: Deadline, log: ProbeLog) -> Reading:
-        """The reading with a step per horizon, or marked as missing them."""
-        point = self._coordinates(reading)
-        if point is None:
-            return left_out(reading, Part.FORECAST, "the weather answer has no coordinates", log)
-        params = {**point, **self._common, "cnt": str(steps_needed(self._horizons))}
+    def _forecast(self, query: dict[str, str], deadline: Deadline, log: ProbeLog) -> _Steps | str:
+        """The forecast's step per horizon for the target's query, or why there are none."""
+        params = {**query, **self._common, "cnt": str(steps_needed(self._horizons))}
         exchange = self._upstream.get("forecast", self._forecast_url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
         if isinstance(document, ProbeResult):
-            return left_out(reading, Part.FORECAST, why_not(document), log)
+            return why_not(document)
         parsed = parse_forecast(document, self._horizons, time.time())
         if isinstance(parsed, str):
-            return left_out(reading, Part.FORECAST, f"invalid_response: {parsed}", log)
+            return f"invalid_response: {parsed}"
         found, beyond = parsed
         if beyond:
             log.info("horizons past the forecast's steps left out", horizons=",".join(beyond))
-        return replace(reading, forecast=found)
+        return found
 
-    def _with_air(self, reading: Reading, deadline: Deadline, log: ProbeLog) -> Reading:
-        """The reading with its air quality, or marked as missing it (the weather still counts)."""
-        params = self._coordinates(reading)
-        if params is None:
-            why = "the weather answer has no coordinates to ask about"
-            return left_out(reading, Part.AIR_QUALITY, why, log)
+    def _air(
+        self, latitude: float, longitude: float, deadline: Deadline, log: ProbeLog
+    ) -> _Air | str:
+        """The air quality at a point, or why there is none."""
+        params = {"lat": repr(latitude), "lon": repr(longitude), "appid": self._common["appid"]}
         exchange = self._upstream.get("air_pollution", self._air_url, params, deadline, log)
         document = json_answer(exchange, self._secrets)
         if isinstance(document, ProbeResult):
-            return left_out(reading, Part.AIR_QUALITY, why_not(document), log)
+            return why_not(document)
         parsed = parse_air(document)
-        if isinstance(parsed, str):
-            return left_out(reading, Part.AIR_QUALITY, f"invalid_response: {parsed}", log)
-        index, pollutants = parsed
+        return f"invalid_response: {parsed}" if isinstance(parsed, str) else parsed
+
+    @staticmethod
+    def _with_forecast(reading: Reading, outcome: _Steps | str | None, log: ProbeLog) -> Reading:
+        """The reading with a step per horizon, or marked as missing them."""
+        if outcome is None:
+            outcome = "timeout: the forecast call had not ended by the deadline"
+        if isinstance(outcome, str):
+            return left_out(reading, Part.FORECAST, outcome, log)
+        return replace(reading, forecast=outcome)
+
+    @staticmethod
+    def _with_air(reading: Reading, outcome: _Air | str | None, log: ProbeLog) -> Reading:
+        """The reading with its air quality, or marked as missing it (the weather still counts)."""
+        if outcome is None:
+            outcome = "timeout: the air call had not ended by the deadline"
+        if isinstance(outcome, str):
+            return left_out(reading, Part.AIR_QUALITY, outcome, log)
+        index, pollutants = outcome
         return replace(
             reading, air_quality_index=index, air_pollutants_grams_per_cubic_meter=pollutants
         )
