@@ -99,3 +99,12 @@ def test_label_values_are_escaped():
     odd = replace(result.reading, location_name='Quote " and \\ backslash\nnewline')
     text = exposition(replace(result, reading=odd))
     assert 'name="Quote \\" and \\\\ backslash\\nnewline"' in text
+
+
+def test_forecast_updated_only_where_the_provider_says():
+    """MET Norway says when its forecast was made; OpenWeatherMap and Open-Meteo do not."""
+    result = owm_result("full")
+    assert "weather_forecast_updated_timestamp_seconds" not in exposition(result)
+    made = replace(result.reading, forecast_updated_timestamp_seconds=1795601564.0)
+    text = exposition(replace(result, reading=made))
+    assert "\nweather_forecast_updated_timestamp_seconds 1.795601564e+09\n" in text

@@ -246,3 +246,91 @@ def test_id_targets_are_refused_and_a_reload_keeps_the_kept_answers():
     assert first.providers["yr"].unsupported(parse_target("59.9,10.7")) is None
     assert first.providers["yr"]._validators is second.providers["yr"]._validators
     assert first.providers["yr"]._validators is cache.validators
+
+
+# -- when the forecast was made (spec section 14) ----------------------------------------
+
+UPDATED = 1795601564.0  # the documented answer's meta.updated_at, 2026-11-25T10:12:44Z
+
+
+def test_updated_at_is_when_the_forecast_was_made():
+    from multitarget_exporter.providers.met_norway import updated_at
+
+    assert updated_at(documented_example()) == UPDATED
+    r = reading_at(compact(documented_example()), STEP_TIME + 60, (), 59.9, 10.7, None, UPDATED)
+    assert not isinstance(r, str)
+    assert r.forecast_updated_timestamp_seconds == UPDATED
+    assert r.observation_timestamp_seconds == STEP_TIME  # the step, a day later: not the same
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-25T10:12:44Z", UPDATED),
+        ("2026-11-25T11:12:44.5+01:00", UPDATED + 0.5),  # any zone, fractions of a second
+        ("2026-11-25T10:12:44", None),  # no zone: not a moment
+        ("2026-11-25", None),
+        ("yesterday", None),
+        (1795601564, None),  # not the documented form: left out, never guessed
+        (None, None),
+    ],
+)
+def test_updated_at_that_is_not_a_moment_is_left_out(value, expected):
+    from multitarget_exporter.providers.met_norway import updated_at
+
+    document = documented_example()
+    document["properties"]["meta"]["updated_at"] = value
+    assert updated_at(document) == expected
+    del document["properties"]["meta"]
+    assert updated_at(document) is None
+
+
+def _provider():
+    from multitarget_exporter.providers.met_norway import MetNorway
+    from multitarget_exporter.upstream.cache import MemoryCache
+
+    config = parse_config({"modules": {"yr": {"provider": "met_norway", "contact": "a@b.example"}}})
+    return MetNorway(config.modules["yr"], MemoryCache().validators)
+
+
+def test_the_kept_answer_carries_updated_at_through_redis_and_a_304():
+    """The answer is kept apart from the readings (and revalidated): when it was made must
+    come back with every reading made from it, from memory or from Redis' JSON."""
+    import json
+    from dataclasses import asdict
+
+    from multitarget_exporter.providers.met_norway import _readable
+    from multitarget_exporter.upstream.revalidation import Validated
+
+    document = documented_example()
+    body = json.dumps(document).encode()
+    readable = _readable({"content-type": "application/json"}, body, STEP_TIME)
+    assert not isinstance(readable, str)
+    kept = Validated(STEP_TIME + 3600, "", 200, readable)
+    through_redis = Validated(**json.loads(json.dumps(asdict(kept))))
+    renewed = Validated(STEP_TIME + 7200, "", kept.status_code, kept.document)  # a 304's
+    for each in (kept, through_redis, renewed):
+        result = _provider()._result(each, 200, 59.9133, 10.7389, None)
+        assert result.reading is not None, result.failure
+        assert result.reading.forecast_updated_timestamp_seconds == UPDATED
+        assert result.reading.temperature_celsius == 3.1
+
+
+def test_an_answer_without_updated_at_or_kept_before_it_still_reads():
+    """An answer that does not say when it was made is a reading without that; so are
+    steps kept as a bare list (the form before this field, still in a shared Redis)."""
+    import json
+
+    from multitarget_exporter.providers.met_norway import _readable
+    from multitarget_exporter.upstream.revalidation import Validated
+
+    without = documented_example()
+    del without["properties"]["meta"]["updated_at"]
+    readable = _readable({}, json.dumps(without).encode(), STEP_TIME)
+    series = compact(documented_example())
+    for document in (readable, series):
+        kept = Validated(STEP_TIME + 3600, "", 200, document)
+        result = _provider()._result(kept, 200, 60.0, 10.0, None)
+        assert result.reading is not None, result.failure
+        assert result.reading.temperature_celsius == 3.1
+        assert result.reading.forecast_updated_timestamp_seconds is None

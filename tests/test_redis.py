@@ -37,6 +37,16 @@ def test_results_survive_the_trip_through_redis():
     meteo = json.loads((FIXTURES.parent / "open_meteo" / "full.json").read_text())
     result = parse_forecast(meteo, 200, Place("Berlin", "DE", 52.52437, 13.41053))
     assert decode(encode(result)) == result
+    # Section 14's fields: fresh snow's depth (None: a provider without it), and when the
+    # forecast was made.
+    assert result.reading.snowfall_depth_meters == {"1h": 0.0}
+    for depth in ({"1h": 0.007}, None):
+        fresh = replace(
+            result.reading,
+            snowfall_depth_meters=depth,
+            forecast_updated_timestamp_seconds=1795601564.0,
+        )
+        assert decode(encode(replace(result, reading=fresh))) == replace(result, reading=fresh)
     weather = parse_current(json.loads((FIXTURES / "full.json").read_text()))
     air = parse_air(json.loads((FIXTURES / "air.json").read_text()))
     with_air = replace(

@@ -98,6 +98,9 @@ class Reading:
     snowfall_depth_meters: dict[str, float] | None = None
     conditions: tuple[Condition, ...] = ()
     observation_timestamp_seconds: float | None = None
+    # When the provider made the forecast this reading comes from (MET Norway's
+    # `meta.updated_at`); None for providers that do not say.
+    forecast_updated_timestamp_seconds: float | None = None
     sunrise_timestamp_seconds: float | None = None
     sunset_timestamp_seconds: float | None = None
     location_name: str = ""

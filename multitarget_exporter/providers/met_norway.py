@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from multitarget_exporter import __version__
@@ -138,6 +139,22 @@ def fresh_for(headers: Mapping[str, str]) -> float | None:
     return min(seconds, LONGEST_FRESHNESS_SECONDS) if seconds > 0 else None
 
 
+def updated_at(document: Any) -> float | None:
+    """When MET Norway made the forecast (`properties.meta.updated_at`, ISO 8601 with a
+    zone: "2026-11-25T10:12:44Z") as a Unix time; None if absent or not such a time."""
+    properties = document.get("properties") if isinstance(document, dict) else None
+    value = text(properties, "meta", "updated_at")
+    if value is None or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None  # a local time of no known zone: not a moment
+    return parsed.timestamp()
+
+
 def _period(data: dict[str, Any], block: str) -> tuple[str | None, float | None, float | None]:
     period = data.get(block)
     if not isinstance(period, dict):
@@ -227,8 +244,10 @@ def reading_at(
     latitude: float,
     longitude: float,
     place: Place | None,
+    updated: float | None = None,
 ) -> Reading | str:
-    """The reading a kept time series gives at `now`, or why it gives none."""
+    """The reading a kept time series gives at `now` (`updated`: when MET Norway made
+    that forecast), or why it gives none."""
     times: list[float | None] = [step.time for step in series]
     if not steps.ascending(times):
         return "answer's timeseries is not in time order"
@@ -254,6 +273,7 @@ def reading_at(
         cloud_cover_ratio=units.fraction(step.cloud_cover),
         conditions=_conditions(step),
         observation_timestamp_seconds=step.time,
+        forecast_updated_timestamp_seconds=updated,
         location_name=place.name if place else "",
         location_country=place.country if place else "",
         latitude_degrees=latitude,
@@ -283,27 +303,40 @@ def _forecast_step(series: list[Step], index: int, label: str) -> ForecastStep:
     )
 
 
-def _readable(headers: Mapping[str, str], body: bytes, now: float) -> list[Step] | str:
-    """An answer's body as its Steps, or why it gives none."""
+def _readable(headers: Mapping[str, str], body: bytes, now: float) -> dict[str, Any] | str:
+    """An answer's body in the form it is kept in, `{"updated_at": Unix time or None,
+    "steps": [Step, ...]}`, or why it gives none."""
     content_type = headers.get("content-type", "application/json")
     if "json" not in content_type.lower():
         return f"answer is {content_type[:60]}, not JSON"
     document = decode_json(body)
     if isinstance(document, Failure):
         return document.detail
-    return compact(document, now)
+    series = compact(document, now)
+    if isinstance(series, str):
+        return series
+    return {"updated_at": updated_at(document), "steps": series}
 
 
-def _kept_series(kept: Validated) -> list[Step] | str:
-    """A kept answer's Steps (plain lists once it went through Redis), or why it has none."""
-    if isinstance(kept.document, str):
-        return kept.document
-    if not isinstance(kept.document, list):
+def _kept_series(kept: Validated) -> tuple[list[Step], float | None] | str:
+    """A kept answer's Steps (plain lists once it went through Redis) and when its forecast
+    was made, or why it has none. A bare list of steps is the form kept before
+    `updated_at` was: read as a forecast of unknown time."""
+    document, updated = kept.document, None
+    if isinstance(document, str):
+        return document
+    if isinstance(document, dict):
+        moment = document.get("updated_at")
+        if isinstance(moment, int | float) and not isinstance(moment, bool):
+            updated = float(moment)
+        document = document.get("steps")
+    if not isinstance(document, list):
         return "kept answer has no time series"
     try:
-        return [entry if isinstance(entry, Step) else Step(*entry) for entry in kept.document]
+        series = [entry if isinstance(entry, Step) else Step(*entry) for entry in document]
     except TypeError:
         return "kept answer has no time series"
+    return series, updated
 
 
 class MetNorway:
@@ -469,11 +502,12 @@ class MetNorway:
         longitude: float,
         place: Place | None,
     ) -> ProbeResult:
-        series = _kept_series(kept)
-        if isinstance(series, str):
-            return invalid(series, status_code)
+        found = _kept_series(kept)
+        if isinstance(found, str):
+            return invalid(found, status_code)
+        series, updated = found
         now = time.time()
-        reading = reading_at(series, now, self._horizons, latitude, longitude, place)
+        reading = reading_at(series, now, self._horizons, latitude, longitude, place, updated)
         if isinstance(reading, str):
             return invalid(reading, status_code)
         # The reading holds until the next step starts (then another is current), at most

@@ -54,6 +54,11 @@ _READING_GAUGES: tuple[tuple[str, str, str], ...] = (
         "observation_timestamp_seconds",
     ),
     (
+        "weather_forecast_updated_timestamp_seconds",
+        "When the provider made the forecast this reading comes from, as a Unix time.",
+        "forecast_updated_timestamp_seconds",
+    ),
+    (
         "weather_sunrise_timestamp_seconds",
         "Today's sunrise, as a Unix time.",
         "sunrise_timestamp_seconds",
