@@ -147,10 +147,13 @@ def test_openweathermap_weather_recordings(name):
     assert r.observation_timestamp_seconds == observed
     assert r.utc_offset_seconds == offset
     assert (r.location_name, r.location_country) == (place, country)
-    # The version-2 fields OpenWeatherMap's current weather does not give stay out.
+    # The version-2 fields OpenWeatherMap's current weather does not give stay out, and so
+    # do a snow depth (its snow is mm of water) and a time its model ran (it gives none).
     assert r.uv_index is None and r.precipitation_probability_ratio is None
+    assert r.snowfall_depth_meters is None and r.forecast_updated_timestamp_seconds is None
     text = check_exposition(result)
     assert 'weather_rain_meters{window="1h"}' in text  # 0 when none reported
+    assert "weather_snowfall_depth_meters" not in text
 
 
 def test_openweathermap_air_recording():
@@ -197,7 +200,9 @@ def test_open_meteo_enschede_recording_iso_times_and_kmh():
     assert r.uv_index == 2.75
     assert r.precipitation_probability_ratio == 0.0
     # Its hourly values end at 02:00 local, ten hours before: no last hour to report.
-    assert r.rain_meters == {} and r.snow_meters == {}
+    assert r.rain_meters == {} and r.snow_meters == {} and r.snowfall_depth_meters == {}
+    # Open-Meteo does not say when its model ran: no time is made up for it.
+    assert r.forecast_updated_timestamp_seconds is None
     # ... nor a step 1 h ahead; the local days are today (3 Oct) and tomorrow.
     assert r.forecast == ()
     assert [(d.day, d.uv_index_max) for d in r.daily] == [("today", 3.3), ("tomorrow", 3.2)]
