@@ -68,6 +68,10 @@ KEEP_AFTER_SECONDS = 126 * 3600.0
 # However far an answer's Expires lies, its point is asked again after this at the latest.
 LONGEST_FRESHNESS_SECONDS = 12 * 3600.0
 _HOUR, _SIX_HOURS = 3600.0, 6 * 3600.0
+# The form a point's answer is kept in, part of its key: processes of an older version
+# sharing the Redis store read only answers kept in their form (a bare list of steps),
+# and would fail on this one ({"updated_at", "steps"}) rather than ask again.
+KEPT_FORM = "2"
 # One request per point at a time in this process, whichever module asks (the key names
 # the base URL too); across processes, a claim in the shared store.
 _Shared = tuple[Validated | None, int, "ProbeResult | None"]
@@ -377,7 +381,8 @@ class MetNorway:
         return None
 
     def _key(self, latitude: float, longitude: float) -> str:
-        return f"{self._base_url}|{latitude:.{POINT_DECIMALS}f},{longitude:.{POINT_DECIMALS}f}"
+        point = f"{latitude:.{POINT_DECIMALS}f},{longitude:.{POINT_DECIMALS}f}"
+        return f"{self._base_url}|{point}|{KEPT_FORM}"
 
     def stored(self, location: Location) -> ProbeResult | None:
         """A reading from the point's kept answer while it is fresh: no call at all."""
