@@ -76,6 +76,9 @@ SPEC_METRICS = {
     "weather_station_distance_meters",
     "weather_station_elevation_meters",
     "weather_sunshine_duration_seconds",
+    # version 3 (spec section 14): fresh snow apart from its water, and the model's time
+    "weather_snowfall_depth_meters",
+    "weather_forecast_updated_timestamp_seconds",
 }
 # What both providers report for every place the fake knows.
 CORE_METRICS = {
