@@ -81,3 +81,12 @@ def test_every_metric_family_the_collectors_build_is_in_the_metrics_reference():
                 names.add(value)
     assert len(names) > 40, names  # the collectors were read
     assert sorted(name for name in names if f"`{name}" not in reference) == []
+
+
+def test_every_self_metric_is_in_the_operations_table():
+    """A metric added to /metrics must be documented in docs/operations.md."""
+    source = (ROOT / "multitarget_exporter" / "runtime" / "selfmetrics.py").read_text("utf-8")
+    names = set(re.findall(r'"(multitarget_exporter_[a-z0-9_]+)"', source))
+    assert len(names) > 10, names  # the self-metrics were read
+    table = (ROOT / "docs" / "operations.md").read_text("utf-8")
+    assert sorted(name for name in names if f"`{name}" not in table) == []
