@@ -264,6 +264,17 @@ def test_bad_requests_are_400_with_one_line(exporter, fake_upstream, query, mess
     assert fake_upstream.summary()["total"] == before  # no upstream call for a bad request
 
 
+def test_a_request_line_over_gunicorns_limit_is_its_414(exporter, fake_upstream):
+    """A 10 KB target never reaches the exporter: gunicorn answers 414 as the endpoint
+    table says, no upstream call is made, and the next probe is answered as ever."""
+    before = fake_upstream.summary()["total"]
+    response = exporter.get("/probe", params={"target": "x" * 10_000})
+    assert response.status_code == 414
+    assert "Request Line is too large" in response.text
+    assert fake_upstream.summary()["total"] == before
+    assert samples(exporter.probe("London,GB").text)["probe_success"] == 1
+
+
 def test_allowed_targets(exporter, fake_upstream):
     assert samples(exporter.probe("Berlin,DE", module="europe").text)["probe_success"] == 1
     assert samples(exporter.probe("id:2950159", module="europe").text)["probe_success"] == 1
