@@ -68,6 +68,27 @@ def test_results_survive_the_trip_through_redis():
     assert decode(encode(replace(forecast, reading=pollen))) == replace(forecast, reading=pollen)
 
 
+def test_a_newer_versions_fields_are_left_out_and_each_form_has_its_own_keys():
+    """In a rolling upgrade both versions share Redis: a reading with fields this version
+    does not know still decodes (without them), and a reading in this version's form sits
+    under keys an older version does not read (it would fail on the new fields)."""
+    from multitarget_exporter.upstream.rediscache import PREFIX, READING_FORM, reading_key
+
+    forecast = parse_forecast(om_answer(), 200, None, (H["1h"], H["6h"]), NOW)
+    document = json.loads(encode(forecast))
+    document["reading"]["a_later_field_meters"] = 1.0
+    document["reading"]["forecast"][0]["a_later_step_field"] = 2.0
+    conditions = document["reading"]["forecast"][0]["conditions"]
+    assert conditions  # a condition of the step takes a later field too
+    conditions[0]["a_later_condition_field"] = "x"
+    document["reading"]["daily"][0]["a_later_day_field"] = 3
+    assert decode(json.dumps(document)) == forecast
+    for kind in ("r", "l", "f", "s"):
+        key = reading_key(kind, "k")
+        assert key.startswith(PREFIX) and READING_FORM in key
+        assert key != f"{PREFIX}{kind}:k"  # the key of the form before fields were added
+
+
 def shared_config(fake_url: str, redis_url: str) -> str:
     module = f"provider: openweathermap, api_key: '${{IT_OWM_KEY}}', base_url: '{fake_url}'"
     return f"""
@@ -157,7 +178,7 @@ def test_a_result_published_just_before_the_lock_is_taken_costs_no_call(redis_se
     """The race the issue's benchmark found: read (nothing), the other fetcher
     publishes and unlocks, then this process wins the lock. It must not fetch."""
     from multitarget_exporter.model.deadline import Deadline
-    from multitarget_exporter.upstream.rediscache import PREFIX, RedisCache
+    from multitarget_exporter.upstream.rediscache import RedisCache, reading_key
 
     cache = RedisCache(redis_server[1])
     published = parse_current(json.loads((FIXTURES / "full.json").read_text()))
@@ -167,7 +188,7 @@ def test_a_result_published_just_before_the_lock_is_taken_costs_no_call(redis_se
     def get_as_if_earlier(key):
         reads.append(key)
         if len(reads) == 1:  # the first read happened before the other fetcher published
-            cache._client.set(PREFIX + "r:" + "k", encode(published), px=60_000)
+            cache._client.set(reading_key("r", "k"), encode(published), px=60_000)
             return None
         return real_get(key)
 
@@ -180,7 +201,7 @@ def test_a_result_published_just_before_the_lock_is_taken_costs_no_call(redis_se
 
     entry, outcome = cache.fetch_through("k", fetch, lambda _: 600.0, Deadline(5))
     assert fetched == [] and outcome == "hit" and entry.result == published
-    assert real_get(PREFIX + "l:" + "k") is None  # and the lock it took is released
+    assert real_get(reading_key("l", "k")) is None  # and the lock it took is released
 
 
 def test_each_process_keeps_what_it_read_from_redis_until_it_expires_there(redis_server):
@@ -188,7 +209,7 @@ def test_each_process_keeps_what_it_read_from_redis_until_it_expires_there(redis
     outlives the entry in Redis; a second process (another cache object) reads
     Redis once, then keeps its own copy."""
     from multitarget_exporter.model.deadline import Deadline
-    from multitarget_exporter.upstream.rediscache import PREFIX, RedisCache
+    from multitarget_exporter.upstream.rediscache import RedisCache, reading_key
 
     url = redis_server[1]
     first, second = RedisCache(url), RedisCache(url)
@@ -212,7 +233,7 @@ def test_each_process_keeps_what_it_read_from_redis_until_it_expires_there(redis
         entry, outcome = cache.fetch_through("k", fetch, ttl, Deadline(5))
         assert outcome == "hit" and entry.result == reading
     assert reads == [] and fetched == [1]  # both served from their own copies
-    redis.Redis.from_url(url).delete(PREFIX + "r:k")
+    redis.Redis.from_url(url).delete(reading_key("r", "k"))
     time.sleep(1.6)  # past the entry's expiry in Redis: the copies are gone too
     assert first.fetch_through("k", fetch, ttl, Deadline(5))[1] == "miss"
     assert fetched == [1, 1]

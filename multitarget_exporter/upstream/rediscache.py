@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, TypeVar
 
 import redis
@@ -43,6 +43,10 @@ log = logging.getLogger("multitarget_exporter")
 T = TypeVar("T")
 
 PREFIX = "multitarget_exporter:v1:"
+# The form a result is kept in, part of its keys: a process of an older version sharing
+# Redis in a rolling upgrade would fail on a reading with fields it does not know (and
+# take Redis for down), so each form has keys of its own. Raise it when Reading changes.
+READING_FORM = "2"
 _POLL_SECONDS = 0.02
 _FLIGHT_RESULT_SECONDS = 5
 _BACKOFF_SECONDS = 5.0  # after an error, leave Redis alone this long
@@ -77,13 +81,30 @@ def _reading_document(reading: Reading) -> dict[str, Any]:
     return asdict(reading)  # nested steps, days and conditions as objects too
 
 
+def reading_key(kind: str, key: str) -> str:
+    """The Redis key of a result (`r`), its lock (`l`), its flight (`f`) or the last one
+    kept (`s`), in this version's form."""
+    return f"{PREFIX}{kind}{READING_FORM}:{key}"
+
+
+def _known(cls: type, document: dict[str, Any]) -> dict[str, Any]:
+    """The document's fields that `cls` has: a newer version's extra fields are left out."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(field.name for field in fields(cls))
+    return {name: value for name, value in document.items() if name in names}
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
 def decode(data: bytes | str) -> ProbeResult:
     """The inverse of `encode`; ValueError for anything else."""
     return decode_entry(data)[0]
 
 
 def _conditions(documents: list[dict[str, Any]]) -> tuple[Condition, ...]:
-    return tuple(Condition(**document) for document in documents)
+    return tuple(Condition(**_known(Condition, document)) for document in documents)
 
 
 def decode_entry(data: bytes | str) -> tuple[ProbeResult, float | None]:
@@ -91,14 +112,18 @@ def decode_entry(data: bytes | str) -> tuple[ProbeResult, float | None]:
     document = json.loads(data)
     reading = None
     if document["reading"] is not None:
-        fields: dict[str, Any] = dict(document["reading"])
-        fields["conditions"] = _conditions(fields["conditions"])
-        fields["forecast"] = tuple(
-            ForecastStep(**(step | {"conditions": _conditions(step["conditions"])}))
-            for step in fields.get("forecast", ())
+        found = _known(Reading, document["reading"])
+        found["conditions"] = _conditions(found["conditions"])
+        found["forecast"] = tuple(
+            ForecastStep(
+                **(_known(ForecastStep, step) | {"conditions": _conditions(step["conditions"])})
+            )
+            for step in found.get("forecast", ())
         )
-        fields["daily"] = tuple(DailyForecast(**day) for day in fields.get("daily", ()))
-        reading = Reading(**fields)
+        found["daily"] = tuple(
+            DailyForecast(**_known(DailyForecast, day)) for day in found.get("daily", ())
+        )
+        reading = Reading(**found)
     expires = document.get("expires")
     expires_at = float(expires) if isinstance(expires, int | float) else None
     stale = document.get("stale")
@@ -341,11 +366,11 @@ class RedisCache:
         self._local.keep_last(key, result, seconds)
         data, milliseconds = encode(result, time.time() + seconds), max(int(seconds * 1000), 1)
         self._health.attempt(
-            lambda: self._client.set(f"{PREFIX}s:{key}", data, px=milliseconds), None
+            lambda: self._client.set(reading_key("s", key), data, px=milliseconds), None
         )
 
     def last(self, key: str) -> ProbeResult | None:
-        data = self._health.attempt(lambda: self._client.get(f"{PREFIX}s:{key}"), None)
+        data = self._health.attempt(lambda: self._client.get(reading_key("s", key)), None)
         found = self._health.attempt(lambda: decode(data), None) if data is not None else None
         return found if found is not None else self._local.last(key)
 
@@ -379,7 +404,7 @@ class RedisCache:
         ttl: Callable[[ProbeResult], float],
         deadline: Deadline,
     ) -> tuple[CacheEntry, Outcome]:
-        result_key, lock_key, flight_key = (PREFIX + kind + key for kind in ("r:", "l:", "f:"))
+        result_key, lock_key, flight_key = (reading_key(kind, key) for kind in ("r", "l", "f"))
         try:
             cached = self._client.get(result_key)
             if cached is not None:
