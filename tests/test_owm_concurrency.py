@@ -24,6 +24,8 @@ from multitarget_exporter.model.reading import FailureReason
 from multitarget_exporter.model.targets import parse_target
 from multitarget_exporter.providers.openweathermap import OpenWeatherMap
 from multitarget_exporter.runtime.probelog import ProbeLog
+from multitarget_exporter.upstream.gate import Gate
+from multitarget_exporter.upstream.tallies import MemoryTallies
 from tests.conftest import OWM_KEY, promtool_check, samples, unique, unique_point
 
 # Starts the fake upstream (and, below, exporters): left out of the quick run.
@@ -62,8 +64,15 @@ def slow(fake_upstream, match: str, *paths: str, delay: float = 1.0) -> None:
         fake_upstream.fault("slow", match, path=path, times=1, delay=delay)
 
 
-def beside_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("owm-")]
+def beside_threads(within: float = 2.0) -> list[str]:
+    """The calls beside a probe still running, once they had `within` seconds to end
+    (a call that has handed back its outcome may take a moment to end its thread)."""
+    ends = time.monotonic() + within
+    while True:
+        running = [t.name for t in threading.enumerate() if t.name.startswith("owm-")]
+        if not running or time.monotonic() > ends:
+            return running
+        time.sleep(0.02)
 
 
 def fetch(owm: OpenWeatherMap, target: str, seconds: float = 5.0):
@@ -166,7 +175,71 @@ def test_a_failed_weather_call_leaves_no_call_running_past_the_deadline(fake_ups
     assert result.upstream_status_code == 404
     assert 0.9 <= elapsed < 1.0 + 0.8, elapsed
     assert beside_threads() == []
-    assert "no upstream answer" in log.text() or "timeout" in log.text()
+    # The forecast call's own end is in the log: cut at the deadline.
+    forecast_lines = [line for line in log.text().splitlines() if "/data/2.5/forecast" in line]
+    assert any("timeout" in line for line in forecast_lines), log.text()
+
+
+def budgeted(fake_upstream, budget: int) -> OpenWeatherMap:
+    """The provider with forecast and air on a module with a daily budget, at midnight UTC
+    (a tenth of the budget may be spent then)."""
+    module = {
+        "provider": "openweathermap",
+        "api_key": OWM_KEY,
+        "base_url": fake_upstream.url,
+        "timeout": "5s",
+        "forecast": ["3h"],
+        "air_quality": True,
+        "daily_budget": budget,
+    }
+    config = parse_config({"modules": {"m": module}})
+    midnight = 86400.0 * 20_000
+    gate = Gate("m", budget, MemoryTallies(), clock=lambda: midnight)
+    return OpenWeatherMap(config.modules["m"], gate=gate)
+
+
+def test_the_budgets_last_call_goes_to_the_weather_not_to_a_call_beside_it(fake_upstream):
+    """With one call left, the weather call has it and the forecast and air calls are not
+    made; with none left, no call at all. A call beside it never takes the weather's."""
+    owm = budgeted(fake_upstream, 10)  # at midnight: 1 call
+    point = unique_point()
+    before = counts(fake_upstream)
+    result, _, log = fetch(owm, point)
+    assert result.reading is not None, result.failure
+    assert set(result.reading.missing.split(",")) == {"forecast", "air_quality"}
+    assert "daily budget" in log.text()
+    assert spent(fake_upstream, before) == {WEATHER: 1, FORECAST: 0, AIR: 0}
+    result, _, log = fetch(owm, unique_point())
+    assert result.failure is not None and result.failure.reason == FailureReason.RATE_LIMITED
+    assert spent(fake_upstream, before) == {WEATHER: 1, FORECAST: 0, AIR: 0}
+    assert beside_threads() == []
+
+
+def test_with_calls_left_every_call_goes_out(fake_upstream):
+    owm = budgeted(fake_upstream, 30)  # at midnight: 3 calls
+    before = counts(fake_upstream)
+    result, _, _ = fetch(owm, unique_point())
+    assert result.reading is not None and result.reading.missing == ""
+    assert spent(fake_upstream, before) == {WEATHER: 1, FORECAST: 1, AIR: 1}
+
+
+def test_an_error_in_a_call_beside_it_is_that_parts_reason_not_the_probes(
+    fake_upstream, monkeypatch
+):
+    """A bug in the forecast's handling leaves the forecast out, saying so; it neither
+    fails a good weather reading nor hides why a bad one failed."""
+    owm = provider(fake_upstream, air=False)
+
+    def broken(*args):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(owm, "_forecast", broken)
+    result, _, log = fetch(owm, unique_point())
+    assert result.reading is not None, result.failure
+    assert result.reading.missing == "forecast"
+    assert "internal error: KeyError" in log.text()
+    result, _, _ = fetch(owm, unique())  # a place the fake does not know
+    assert result.failure is not None and result.failure.reason == FailureReason.NOT_FOUND
 
 
 # -- through the real exporter ----------------------------------------------------------

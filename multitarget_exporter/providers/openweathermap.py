@@ -8,19 +8,21 @@ step per horizon; with `air_quality`, `/data/2.5/air_pollution` adds the air
 quality index and the pollutants (micrograms per cubic metre to grams). If
 either call fails, the weather is still served, without that part.
 
-On a miss the calls go out side by side, not one after another: the forecast
-takes the target's own query (`q`, `id`, `zip` or `lat`/`lon`, as the weather
-call does), so it starts with the weather call; so does the air call for a
-`lat,lon` target, while for other targets it waits for the coordinates the
-weather answer gives. A probe then takes about its slowest call, not their
-sum. Each runs on `offload.start_background` (a greenlet under gevent, a
-thread otherwise) under the probe's one deadline, and the probe waits for
-every call it started, a failed weather call's too, so none outlives it: the
-client's watchdog ends any exchange still running at the deadline.
+On a miss the calls go out side by side, not one after another: once the
+weather call has passed the module's gate (budget, Retry-After, breaker), the
+forecast, which takes the target's own query (`q`, `id`, `zip` or
+`lat`/`lon`), starts beside it; so does the air call for a `lat,lon` target,
+while for other targets it waits for the coordinates the weather answer
+gives. A probe then takes about its slowest call, not their sum. Each runs on
+`offload.start_background` (a greenlet under gevent, a thread otherwise)
+under the probe's one deadline: the client's watchdog cuts an exchange still
+running then, and the probe waits for every call it started until the
+deadline and a short grace, then answers without what has not come.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -77,6 +79,8 @@ MAX_STEPS = 40  # five days of them: what the free forecast holds
 # How long past the deadline a probe waits for a call beside it to hand back its outcome:
 # the client's watchdog cuts the call's socket at the deadline, so it ends about then.
 BESIDE_GRACE_SECONDS = 0.25
+
+_log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # A forecast's steps, or an air answer's index and pollutants; or why the call gave none.
@@ -253,31 +257,30 @@ def parse_forecast(
 
 class _Beside(Generic[T]):
     """One call run beside the probe's own (`offload.start_background`: a greenlet under
-    gevent, a daemon thread otherwise), and awaited within the probe's deadline."""
+    gevent, a daemon thread otherwise), and awaited until the probe's end. It gives its
+    outcome or why it has none, as a string; an error raised in it is such a reason, so it
+    never replaces the weather call's own outcome."""
 
-    __slots__ = ("_call", "_done", "_error", "_outcome")
+    __slots__ = ("_call", "_done", "_outcome")
 
-    def __init__(self, call: Callable[[], T], name: str) -> None:
+    def __init__(self, call: Callable[[], T | str], name: str) -> None:
         self._call = call
         self._done = threading.Event()  # gevent's under gevent: waiting yields to the loop
-        self._outcome: T | None = None
-        self._error: Exception | None = None
+        self._outcome: T | str = "timeout: the call had not ended by the deadline"
         offload.start_background(self._run, name)
 
     def _run(self) -> None:
         try:
             self._outcome = self._call()
-        except Exception as error:  # raised again in the probe that waits for it
-            self._error = error
+        except Exception as error:
+            _log.exception("a call beside the weather call raised")
+            self._outcome = f"internal error: {type(error).__name__}"
         finally:
             self._done.set()
 
-    def outcome(self, deadline: Deadline) -> T | None:
-        """The call's outcome; None if it has none by the deadline (and a short grace)."""
-        if not self._done.wait(max(deadline.remaining(), 0.0) + BESIDE_GRACE_SECONDS):
-            return None
-        if self._error is not None:
-            raise self._error
+    def outcome(self, until: float) -> T | str:
+        """The call's outcome, or why there is none by `until` (a `time.monotonic()`)."""
+        self._done.wait(max(until - time.monotonic(), 0.0))
         return self._outcome
 
 
@@ -313,15 +316,23 @@ class OpenWeatherMap:
 
     def fetch(self, location: Location, deadline: Deadline, log: ProbeLog) -> ProbeResult:
         query = query_for(location)
-        forecast: _Beside[_Steps | str] | None = None
-        air: _Beside[_Air | str] | None = None
-        if self._forecast_url:  # the forecast takes the same query as the weather
+        # The weather call passes the gate first: a budget's last call, a Retry-After or
+        # an open breaker stops the probe before any call beside it goes out.
+        refused = self._upstream.admit("weather", self._url, log)
+        forecast: _Beside[_Steps] | None = None
+        air: _Beside[_Air] | None = None
+        if refused is None and self._forecast_url:  # it takes the weather call's query
             forecast = _Beside(partial(self._forecast, query, deadline, log), "owm-forecast")
-        if self._air_url and isinstance(location, Coordinates):  # its point is known now
+        if refused is None and self._air_url and isinstance(location, Coordinates):
             call = partial(self._air, location.latitude, location.longitude, deadline, log)
-            air = _Beside(call, "owm-air")
+            air = _Beside(call, "owm-air")  # its point is known before the weather answer
         params = {**query, **self._common}
-        exchange = self._upstream.get("weather", self._url, params, deadline, log)
+        exchange = refused or self._upstream.get(
+            "weather", self._url, params, deadline, log, admitted=True
+        )
+        # One end for every call beside it: the deadline, and a short grace for the
+        # client's watchdog to cut a call still running then.
+        until = time.monotonic() + max(deadline.remaining(), 0.0) + BESIDE_GRACE_SECONDS
         document = json_answer(exchange, self._secrets)
         result = (
             document
@@ -330,9 +341,9 @@ class OpenWeatherMap:
         )
         reading = result.reading
         if reading is None:
-            for started in (forecast, air):  # none outlives the probe, even a failed one
+            for started in (forecast, air):  # the probe waits for every call it started
                 if started is not None:
-                    started.outcome(deadline)
+                    started.outcome(until)
             return result
         if self._air_url and air is None:  # the weather answer gave the point
             if reading.latitude_degrees is None or reading.longitude_degrees is None:
@@ -342,9 +353,9 @@ class OpenWeatherMap:
                 latitude, longitude = reading.latitude_degrees, reading.longitude_degrees
                 air = _Beside(partial(self._air, latitude, longitude, deadline, log), "owm-air")
         if forecast is not None:
-            reading = self._with_forecast(reading, forecast.outcome(deadline), log)
+            reading = self._with_forecast(reading, forecast.outcome(until), log)
         if air is not None:
-            reading = self._with_air(reading, air.outcome(deadline), log)
+            reading = self._with_air(reading, air.outcome(until), log)
         return replace(result, reading=reading)
 
     def _forecast(self, query: dict[str, str], deadline: Deadline, log: ProbeLog) -> _Steps | str:
@@ -375,19 +386,15 @@ class OpenWeatherMap:
         return f"invalid_response: {parsed}" if isinstance(parsed, str) else parsed
 
     @staticmethod
-    def _with_forecast(reading: Reading, outcome: _Steps | str | None, log: ProbeLog) -> Reading:
+    def _with_forecast(reading: Reading, outcome: _Steps | str, log: ProbeLog) -> Reading:
         """The reading with a step per horizon, or marked as missing them."""
-        if outcome is None:
-            outcome = "timeout: the forecast call had not ended by the deadline"
         if isinstance(outcome, str):
             return left_out(reading, Part.FORECAST, outcome, log)
         return replace(reading, forecast=outcome)
 
     @staticmethod
-    def _with_air(reading: Reading, outcome: _Air | str | None, log: ProbeLog) -> Reading:
+    def _with_air(reading: Reading, outcome: _Air | str, log: ProbeLog) -> Reading:
         """The reading with its air quality, or marked as missing it (the weather still counts)."""
-        if outcome is None:
-            outcome = "timeout: the air call had not ended by the deadline"
         if isinstance(outcome, str):
             return left_out(reading, Part.AIR_QUALITY, outcome, log)
         index, pollutants = outcome

@@ -35,8 +35,9 @@ def blocking(function: Callable[..., T], *args: Any) -> T:
 
 
 def start_background(target: Callable[[], Any], name: str) -> None:
-    """Run `target` beside the requests for the life of this process: a daemon thread,
-    or under gevent a plain greenlet.
+    """Run `target` beside the requests: a daemon thread, or under gevent a plain
+    greenlet. For work that lives as long as the process, and for a probe's calls made
+    side by side (each ends with the probe's deadline).
 
     A greenlet, because gevent's greenlets live on in a forked child, and a
     patched `threading.Thread` that ends there fails on bookkeeping the fork

@@ -355,6 +355,20 @@ class Upstream:
         self.gate = gate
         self._key = key_id(secrets)
 
+    def admit(self, endpoint: str, url: str, log: ProbeLog | None = None) -> Exchange | None:
+        """Pass the gate for one call to `url`: None when it may go out (counted against
+        the budget, so `get(..., admitted=True)` must follow), else the refusal as a
+        failed exchange, without a call."""
+        if self.gate is None:
+            return None
+        host = urllib.parse.urlsplit(url).netloc
+        refusal = self.gate.before(self.provider, host, self._key)
+        if refusal is None:
+            return None
+        if log is not None:
+            log.info("upstream call refused", endpoint=endpoint, why=refusal.detail)
+        return Exchange(0, failure=refusal)
+
     def get(
         self,
         endpoint: str,
@@ -363,17 +377,17 @@ class Upstream:
         deadline: Deadline,
         log: ProbeLog | None = None,
         headers: Mapping[str, str] | None = None,
+        admitted: bool = False,
     ) -> Exchange:
         """GET under the deadline, counted as `endpoint` in the exporter's metrics; a
-        refusal of the gate as a failure, without a call."""
+        refusal of the gate as a failure, without a call (`admitted`: `admit` let this
+        call through already)."""
+        if not admitted:
+            refused = self.admit(endpoint, url, log)
+            if refused is not None:
+                return refused
         gate = self.gate
         host = urllib.parse.urlsplit(url).netloc
-        if gate is not None:
-            refusal = gate.before(self.provider, host, self._key)
-            if refusal is not None:
-                if log is not None:
-                    log.info("upstream call refused", endpoint=endpoint, why=refusal.detail)
-                return Exchange(0, failure=refusal)
         started = time.perf_counter()
         exchange = get(self.provider, url, params, deadline, self.secrets, log, headers)
         if gate is not None:
