@@ -336,18 +336,26 @@ def test_an_answer_without_updated_at_or_kept_before_it_still_reads():
         assert result.reading.forecast_updated_timestamp_seconds is None
 
 
-def test_answers_kept_in_the_older_form_are_kept_apart():
+def test_answers_kept_in_the_older_form_are_read_and_carried_over():
     """An older exporter sharing Redis reads a point's answer as a bare list of steps and
-    would fail on the new form: each form has its own key, so neither reads the other's."""
+    would fail on the new form, so each form has its own key. This version reads the
+    older one's answer (no call before its Expires) and carries it over to its own key,
+    leaving the older key as it was."""
     from multitarget_exporter.model.targets import parse_target
     from multitarget_exporter.upstream.revalidation import Validated
 
     met = _provider()
     series = compact(documented_example())
     older_key = "https://api.met.no|59.9133,10.7389"  # the key before the form changed
-    met._validators.put(older_key, Validated(time.time() + 3600, "", 200, series), 3600)
-    assert met.stored(parse_target("59.9133,10.7389")) is None
+    older = Validated(time.time() + 3600, "", 200, series)
+    met._validators.put(older_key, older, 3600)
+    found = met.stored(parse_target("59.9133,10.7389"))
+    assert found is not None and found.reading.temperature_celsius == 3.1
+    assert found.reading.forecast_updated_timestamp_seconds is None  # the old form has none
+    new_key = met._key(59.9133, 10.7389)
+    assert new_key != older_key and met._validators.get(new_key) == older
+    assert met._validators.get(older_key) == older
     kept = Validated(time.time() + 3600, "", 200, {"updated_at": UPDATED, "steps": series})
-    met._validators.put(met._key(59.9133, 10.7389), kept, 3600)
+    met._validators.put(new_key, kept, 3600)
     found = met.stored(parse_target("59.9133,10.7389"))
     assert found is not None and found.reading.forecast_updated_timestamp_seconds == UPDATED

@@ -70,7 +70,9 @@ LONGEST_FRESHNESS_SECONDS = 12 * 3600.0
 _HOUR, _SIX_HOURS = 3600.0, 6 * 3600.0
 # The form a point's answer is kept in, part of its key: processes of an older version
 # sharing the Redis store read only answers kept in their form (a bare list of steps),
-# and would fail on this one ({"updated_at", "steps"}) rather than ask again.
+# and would fail on this one ({"updated_at", "steps"}) rather than ask again. This
+# version reads theirs (under the key without a form) until the point is asked again,
+# so an upgrade asks no point before its Expires.
 KEPT_FORM = "2"
 # One request per point at a time in this process, whichever module asks (the key names
 # the base URL too); across processes, a claim in the shared store.
@@ -384,6 +386,17 @@ class MetNorway:
         point = f"{latitude:.{POINT_DECIMALS}f},{longitude:.{POINT_DECIMALS}f}"
         return f"{self._base_url}|{point}|{KEPT_FORM}"
 
+    def _kept(self, key: str) -> Validated | None:
+        """The point's kept answer: in this form, else in the form before (a bare list of
+        steps, kept by an older version), which is carried over to this form's key."""
+        kept = self._validators.get(key)
+        if kept is not None:
+            return kept
+        earlier = self._validators.get(key.removesuffix(f"|{KEPT_FORM}"))
+        if earlier is not None:
+            self._keep(key, earlier)
+        return earlier
+
     def stored(self, location: Location) -> ProbeResult | None:
         """A reading from the point's kept answer while it is fresh: no call at all."""
         point = self._geocoder.known(location)
@@ -391,7 +404,7 @@ class MetNorway:
             return None
         latitude, longitude, place = point
         latitude, longitude = rounded(latitude), rounded(longitude)
-        kept = self._validators.get(self._key(latitude, longitude))
+        kept = self._kept(self._key(latitude, longitude))
         if kept is None or time.time() >= kept.expires_at:
             return None
         result = self._result(kept, kept.status_code, latitude, longitude, place)
@@ -421,6 +434,7 @@ class MetNorway:
     ) -> tuple[Validated | None, int, ProbeResult | None]:
         """The point's answer: kept and fresh (status 0: no call), or asked for, with a claim
         across processes so that only one asks; or the failed ProbeResult."""
+        self._kept(key)  # an answer in the form before is carried over to this form's key
         got = kept_or_claimed(self._validators, key, lambda k: time.time() < k.expires_at, deadline)
         if got is None:
             failure = Failure(FailureReason.TIMEOUT, "another process is asking for this point")
