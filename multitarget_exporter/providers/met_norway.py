@@ -387,11 +387,13 @@ class MetNorway:
         return f"{self._base_url}|{point}|{KEPT_FORM}"
 
     def _kept(self, key: str) -> Validated | None:
-        """The point's kept answer: in this form, else in the form before (a bare list of
-        steps, kept by an older version), which is carried over to this form's key."""
+        """The point's kept answer: in this form, else in the form before."""
         kept = self._validators.get(key)
-        if kept is not None:
-            return kept
+        return kept if kept is not None else self._earlier(key)
+
+    def _earlier(self, key: str) -> Validated | None:
+        """The point's answer in the form before (a bare list of steps, kept by an older
+        version), carried over to this form's key."""
         earlier = self._validators.get(key.removesuffix(f"|{KEPT_FORM}"))
         if earlier is not None:
             self._keep(key, earlier)
@@ -434,7 +436,6 @@ class MetNorway:
     ) -> tuple[Validated | None, int, ProbeResult | None]:
         """The point's answer: kept and fresh (status 0: no call), or asked for, with a claim
         across processes so that only one asks; or the failed ProbeResult."""
-        self._kept(key)  # an answer in the form before is carried over to this form's key
         got = kept_or_claimed(self._validators, key, lambda k: time.time() < k.expires_at, deadline)
         if got is None:
             failure = Failure(FailureReason.TIMEOUT, "another process is asking for this point")
@@ -444,6 +445,10 @@ class MetNorway:
             log.debug("answer kept for this point", expires_at=kept.expires_at)
             return kept, 0, None
         try:
+            if kept is None:  # none in this form: perhaps in the form before
+                kept = self._earlier(key)
+                if kept is not None and time.time() < kept.expires_at:
+                    return kept, 0, None
             return self._ask(key, kept, latitude, longitude, deadline, log)
         finally:
             self._validators.release(key)

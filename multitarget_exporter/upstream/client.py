@@ -359,9 +359,11 @@ class Upstream:
         """Pass the gate for one call to `url`: None when it may go out (counted against
         the budget, so `get(..., admitted=True)` must follow), else the refusal as a
         failed exchange, without a call."""
+        return self._refusal(endpoint, urllib.parse.urlsplit(url).netloc, log)
+
+    def _refusal(self, endpoint: str, host: str, log: ProbeLog | None) -> Exchange | None:
         if self.gate is None:
             return None
-        host = urllib.parse.urlsplit(url).netloc
         refusal = self.gate.before(self.provider, host, self._key)
         if refusal is None:
             return None
@@ -382,12 +384,12 @@ class Upstream:
         """GET under the deadline, counted as `endpoint` in the exporter's metrics; a
         refusal of the gate as a failure, without a call (`admitted`: `admit` let this
         call through already)."""
+        host = urllib.parse.urlsplit(url).netloc
         if not admitted:
-            refused = self.admit(endpoint, url, log)
+            refused = self._refusal(endpoint, host, log)
             if refused is not None:
                 return refused
         gate = self.gate
-        host = urllib.parse.urlsplit(url).netloc
         started = time.perf_counter()
         exchange = get(self.provider, url, params, deadline, self.secrets, log, headers)
         if gate is not None:

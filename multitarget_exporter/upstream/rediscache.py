@@ -11,6 +11,7 @@ go on against the upstream through the in-process cache, the log says so
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -87,15 +88,15 @@ def reading_key(kind: str, key: str) -> str:
     return f"{PREFIX}{kind}{READING_FORM}:{key}"
 
 
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(field.name for field in fields(cls))
+
+
 def _known(cls: type, document: dict[str, Any]) -> dict[str, Any]:
     """The document's fields that `cls` has: a newer version's extra fields are left out."""
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        names = _FIELD_NAMES[cls] = frozenset(field.name for field in fields(cls))
+    names = _field_names(cls)
     return {name: value for name, value in document.items() if name in names}
-
-
-_FIELD_NAMES: dict[type, frozenset[str]] = {}
 
 
 def decode(data: bytes | str) -> ProbeResult:
